@@ -1,0 +1,1 @@
+"""Differential testing: the same weights and prompts through several engines and configurations."""

@@ -1,0 +1,48 @@
+"""The ``enginebugs`` command: composes the command groups of the sub-packages."""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from enginebugs import __version__
+
+#: (module, attribute) of every command group; each package owns its commands.
+GROUPS = (
+    ("mining.cli", "study"),
+    ("mining.cli", "mine"),
+    ("reports.cli", "report"),
+    ("taxonomy.cli", "taxonomy_group"),
+    ("taxonomy.cli", "label"),
+    ("taxonomy.cli", "classify"),
+    ("difftest.cli", "difftest"),
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="enginebugs")
+def main() -> None:
+    """Study bugs in LLM inference engines, and find new ones by differential testing.
+
+    \b
+    Typical first steps:
+      enginebugs study import ../shared/infbug/dataset.csv   # the paper's 929 labelled bugs
+      enginebugs report study                                # every table of the paper
+      enginebugs difftest run --model tiny                   # cross-engine differential test
+    """
+
+
+for module_name, attr in GROUPS:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:  # a package not written yet or an optional part missing
+        if exc.name and exc.name.split(".")[0] in {m.split(".")[0] for m, _ in GROUPS}:
+            continue
+        raise
+    command = getattr(module, attr, None)
+    if command is not None:
+        main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Schema migrations, applied in order; ``PRAGMA user_version`` records how many ran."""
+
+MIGRATIONS: list[str] = [
+    # 1: bug records, label assignments, miner sync state and raw response archive.
+    """
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        engine TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        number INTEGER,
+        kind TEXT NOT NULL DEFAULT 'issue' CHECK (kind IN ('issue', 'pr', 'difftest')),
+        title TEXT,
+        body TEXT,
+        state TEXT,
+        author_association TEXT,
+        labels TEXT NOT NULL DEFAULT '[]',
+        comments_count INTEGER,
+        comments TEXT,
+        created_at TEXT,
+        updated_at TEXT,
+        closed_at TEXT,
+        fix_url TEXT,
+        fix_number INTEGER,
+        fix_merged_at TEXT,
+        fix_files_changed INTEGER,
+        fix_additions INTEGER,
+        fix_deletions INTEGER,
+        time_to_fix_days REAL,
+        extra TEXT NOT NULL DEFAULT '{}',
+        hydrated_at TEXT,
+        inserted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE INDEX records_engine ON records(engine);
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+        dimension TEXT NOT NULL,
+        value TEXT NOT NULL,
+        position INTEGER NOT NULL DEFAULT 0,
+        coder TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL CHECK (source IN ('paper', 'manual', 'classifier', 'difftest', 'arbitration')),
+        confidence REAL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        UNIQUE (record_id, dimension, position, coder, source)
+    );
+    CREATE INDEX labels_record ON labels(record_id);
+    CREATE INDEX labels_dim_source ON labels(dimension, source);
+    CREATE TABLE sync_state (
+        repo TEXT PRIMARY KEY,
+        last_synced_at TEXT,
+        checkpoint TEXT,
+        updated_at TEXT
+    );
+    CREATE TABLE raw_responses (
+        id INTEGER PRIMARY KEY,
+        repo TEXT NOT NULL,
+        url TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    """,
+]
