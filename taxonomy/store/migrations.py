@@ -60,4 +60,17 @@ MIGRATIONS: list[str] = [
         body TEXT NOT NULL
     );
     """,
+    # 2: provenance of arbitrated labels: which coders' labels an arbitrator resolved.
+    """
+    CREATE TABLE arbitrations (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+        dimension TEXT NOT NULL,
+        arbitrator TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        chosen TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE INDEX arbitrations_record ON arbitrations(record_id);
+    """,
 ]
