@@ -80,6 +80,13 @@ class TopK:
     ids: list[int]
     logprobs: list[float]
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TopK":
+        return cls(list(d["ids"]), list(d["logprobs"]))
+
 
 @dataclass
 class PromptScores:
@@ -93,6 +100,14 @@ class PromptScores:
     top: list[TopK]
     full_logprobs_file: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PromptScores":
+        return cls(list(d["token_ids"]), list(d["token_logprobs"]), [TopK.from_dict(t) for t in d["top"]],
+                   d.get("full_logprobs_file"))
+
 
 @dataclass
 class Generation:
@@ -102,6 +117,14 @@ class Generation:
     token_ids: list[int]
     top: list[TopK]
     text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Generation":
+        return cls(list(d["prompt_ids"]), list(d["token_ids"]), [TopK.from_dict(t) for t in d["top"]],
+                   d.get("text", ""))
 
 
 @runtime_checkable

@@ -1,0 +1,184 @@
+"""Shared pieces of the engine adapters: log-softmax/top-k, greedy decoding, option access and the
+environment fingerprint. Heavy engine libraries are never imported here."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
+
+#: CPU flags that change numerics or kernel choice; the fingerprint records which are present.
+RELEVANT_CPU_FLAGS = ("sse3", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
+                      "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16",
+                      "amx_int8", "asimd", "sve", "bf16", "i8mm")
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GGML_NUM_THREADS")
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax, computed in float64 and returned as float32 (NaN/inf propagate)."""
+    x = np.asarray(logits, dtype=np.float64)
+    m = np.max(x, axis=-1, keepdims=True)
+    shifted = x - m
+    return (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))).astype(np.float32)
+
+
+def top_k(logprobs_row: np.ndarray, k: int) -> TopK:
+    """The ``k`` best ids of one row, best first; ties go to the lower id."""
+    k = min(k, logprobs_row.shape[-1])
+    order = np.lexsort((np.arange(logprobs_row.shape[-1]), -logprobs_row.astype(np.float64)))[:k]
+    return TopK([int(i) for i in order], [float(logprobs_row[i]) for i in order])
+
+
+def scores_from_logits(ids: list[int], logits: np.ndarray, k: int, full: bool, artifacts: "Artifacts") -> PromptScores:
+    """PromptScores from per-position logits (``len(ids)`` rows): position ``i`` scores ``ids[i+1]``."""
+    lp = log_softmax(logits[: len(ids) - 1])
+    scores = PromptScores(list(ids), [float(lp[i, ids[i + 1]]) for i in range(len(lp))],
+                          [top_k(row, k) for row in lp])
+    if full:
+        scores.full_logprobs_file = artifacts.save("prompt-logprobs", lp)
+    return scores
+
+
+def greedy_decode(prompt_ids: list[int], first_logits: np.ndarray, feed: Callable[[int], np.ndarray],
+                  max_new_tokens: int, k: int, eos_id: int | None) -> tuple[list[int], list[TopK]]:
+    """Greedy loop: pick the argmax of ``first_logits``, ``feed`` it to get the next logits; stops
+    after ``max_new_tokens`` or right after EOS (which is kept)."""
+    new, tops, logits = [], [], first_logits
+    for step in range(max_new_tokens):
+        lp = log_softmax(logits)
+        tops.append(top_k(lp, k))
+        token = int(np.argmax(lp))
+        new.append(token)
+        if token == eos_id or step == max_new_tokens - 1:
+            break
+        logits = feed(token)
+    return new, tops
+
+
+def cut_at_eos(tokens: list[int], eos_id: int | None) -> list[int]:
+    """``tokens`` up to and including the first EOS."""
+    if eos_id is not None and eos_id in tokens:
+        return tokens[: tokens.index(eos_id) + 1]
+    return tokens
+
+
+class Artifacts:
+    """Where a worker writes full-vocabulary arrays (float32 ``.npy``) referenced by results."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix="enginebugs-artifacts-")
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._count = 0
+
+    def save(self, stem: str, array: np.ndarray) -> str:
+        self._count += 1
+        path = self.dir / f"{stem}-{os.getpid()}-{self._count}.npy"
+        np.save(path, np.asarray(array, dtype=np.float32))
+        return str(path)
+
+
+def cpu_info() -> dict[str, Any]:
+    """CPU model, the numerically relevant flags, logical CPUs and the usable ones."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "Model") and model in ("", platform.machine(), platform.processor()):
+                model = value.strip()
+            elif key in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "machine": platform.machine(), "logical_cpus": os.cpu_count(), "usable_cpus": usable,
+            "flags": sorted(f for f in RELEVANT_CPU_FLAGS if f in flags)}
+
+
+def package_versions(*names: str) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class EngineBase:
+    """Default behaviour for adapters: options with defaults, Unsupported for what is not declared,
+    and the common part of the fingerprint."""
+
+    name = "base"
+    capabilities: frozenset[str] = frozenset()
+    packages: tuple[str, ...] = ("numpy",)
+    #: Option names this engine understands, with defaults; others are rejected at load.
+    option_defaults: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        self.model: ModelSpec | None = None
+        self.config: EngineConfig | None = None
+        self.artifacts: Artifacts | None = None  # set by set_artifacts_dir(), else a temp dir at load
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def set_artifacts_dir(self, directory: str | Path | None) -> None:
+        self.artifacts = Artifacts(directory)
+
+    def _begin_load(self, model: ModelSpec, config: EngineConfig) -> None:
+        unknown = sorted(set(config.options) - set(self.option_defaults))
+        if unknown:
+            raise ValueError(f"{self.name} does not understand option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(self.option_defaults)) or 'none'}")
+        self.model, self.config = model, config
+        if self.artifacts is None:
+            self.artifacts = Artifacts()
+
+    def option(self, key: str) -> Any:
+        assert self.config is not None, "load() first"
+        return self.config.options.get(key, self.option_defaults[key])
+
+    def model_file(self, key: str) -> str:
+        assert self.model is not None
+        if key not in self.model.files:
+            raise Unsupported(f"model {self.model.name!r} has no {key!r} file "
+                              f"(available: {', '.join(sorted(self.model.files))})")
+        return self.model.files[key]
+
+    @staticmethod
+    def require_greedy(seed: int | None) -> None:
+        if seed is not None:
+            raise Unsupported("seeded sampling is not implemented by this adapter; generation is greedy")
+
+    def base_fingerprint(self) -> dict[str, Any]:
+        assert self.config is not None and self.model is not None
+        return {
+            "engine": self.name,
+            "label": self.config.label,
+            "dtype": self.config.dtype,
+            "options": {k: self.option(k) for k in sorted(self.option_defaults)},
+            "model": {"name": self.model.name, "recipe_hash": self.model.recipe_hash},
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpu": cpu_info(),
+            "thread_env": {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ},
+            "packages": package_versions(*self.packages),
+        }
+
+    # -- protocol defaults -----------------------------------------------------------------------
+    def stream_detokenize(self, ids: list[int]) -> list[str]:
+        raise Unsupported(f"{self.name} has no streaming detokenizer of its own")
+
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10) -> list[Generation]:
+        raise Unsupported(f"{self.name} adapter does not batch generation")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,122 @@
+"""The default model: a tiny Llama with random weights from a fixed seed and a project-trained BPE tokenizer.
+
+Head dimension 64 (vLLM's CPU attention rejects 16), grouped-query attention (2 query heads, 1 KV
+head), byte-level BPE with the GPT-2 pre-tokenizer regex so llama.cpp's ``gpt2`` tokenizer and the
+``tokenizers`` library split text the same way.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import file_digest
+
+CORPUS_DIR = Path(__file__).resolve().parents[2] / "datasets" / "tokenizer_corpus"
+BOS, EOS, PAD = "<s>", "</s>", "<pad>"
+
+#: Everything that determines the built files. Bump ``version`` when the builder code changes output.
+ARCH: dict[str, Any] = {
+    "vocab_size": 2048,
+    "hidden_size": 128,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 64,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "max_position_embeddings": 512,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-5,
+}
+SEED = 20260
+#: Standard deviations of the random weights, chosen so attention is not uniform and logits spread
+#: over a few nats (the default 0.02 init gives a near-flat distribution that hides divergences).
+WEIGHT_STD = {"embed": 1.0, "qk": 0.25, "vo": 0.09, "mlp": 0.09, "lm_head": 0.25, "norm_jitter": 0.1}
+
+
+def corpus_files() -> list[Path]:
+    return sorted(CORPUS_DIR.glob("*.txt"))
+
+
+def recipe() -> dict[str, Any]:
+    return {
+        "name": "tiny", "version": 1, "arch": ARCH, "seed": SEED, "weight_std": WEIGHT_STD,
+        "tokenizer": {"type": "byte-level-bpe", "specials": [BOS, EOS, PAD], "min_frequency": 2},
+        "corpus": {p.name: file_digest(p)[:16] for p in corpus_files()},
+    }
+
+
+def train_tokenizer():
+    """A byte-level BPE trained on the shipped corpus; ``<s>`` is prepended as BOS."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=ARCH["vocab_size"], min_frequency=2, special_tokens=[BOS, EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train([str(p) for p in corpus_files()], trainer)
+    bos_id = tok.token_to_id(BOS)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)])
+    if tok.get_vocab_size() != ARCH["vocab_size"]:
+        raise RuntimeError(f"tokenizer has {tok.get_vocab_size()} tokens, expected {ARCH['vocab_size']}")
+    return tok
+
+
+def random_state_dict(seed: int = SEED) -> dict[str, np.ndarray]:
+    """HF Llama parameter names -> float32 arrays drawn from a fixed-seed PCG64 generator."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    a, std = ARCH, WEIGHT_STD
+    d, hd, ff = a["hidden_size"], a["head_dim"], a["intermediate_size"]
+    q_out, kv_out = a["num_attention_heads"] * hd, a["num_key_value_heads"] * hd
+
+    def w(shape: tuple[int, ...], s: float) -> np.ndarray:
+        return rng.normal(0.0, s, size=shape).astype(np.float32)
+
+    def norm() -> np.ndarray:
+        return (1.0 + rng.normal(0.0, std["norm_jitter"], size=(d,))).astype(np.float32)
+
+    sd = {"model.embed_tokens.weight": w((a["vocab_size"], d), std["embed"])}
+    for i in range(a["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        sd[p + "input_layernorm.weight"] = norm()
+        sd[p + "self_attn.q_proj.weight"] = w((q_out, d), std["qk"])
+        sd[p + "self_attn.k_proj.weight"] = w((kv_out, d), std["qk"])
+        sd[p + "self_attn.v_proj.weight"] = w((kv_out, d), std["vo"])
+        sd[p + "self_attn.o_proj.weight"] = w((d, q_out), std["vo"])
+        sd[p + "post_attention_layernorm.weight"] = norm()
+        sd[p + "mlp.gate_proj.weight"] = w((ff, d), std["mlp"])
+        sd[p + "mlp.up_proj.weight"] = w((ff, d), std["mlp"])
+        sd[p + "mlp.down_proj.weight"] = w((d, ff), std["mlp"])
+    sd["model.norm.weight"] = norm()
+    sd["lm_head.weight"] = w((a["vocab_size"], d), std["lm_head"])
+    return sd
+
+
+def build_hf(out_dir: Path) -> None:
+    """Write the HF checkpoint (config, safetensors, tokenizer) into ``out_dir``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = train_tokenizer()
+    config = LlamaConfig(
+        **ARCH, hidden_act="silu", tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
+        bos_token_id=tok.token_to_id(BOS), eos_token_id=tok.token_to_id(EOS), pad_token_id=tok.token_to_id(PAD),
+        torch_dtype="float32")
+    model = LlamaForCausalLM(config)
+    state = {k: torch.from_numpy(v) for k, v in random_state_dict().items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if "rotary_emb" not in m]
+    if missing or unexpected:
+        raise RuntimeError(f"state dict mismatch: missing={missing} unexpected={unexpected}")
+    model.generation_config.do_sample = False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
+                                   clean_up_tokenization_spaces=False, add_bos_token=True)
+    fast.save_pretrained(out_dir)
+    (out_dir / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))
