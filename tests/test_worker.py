@@ -1,0 +1,117 @@
+"""The worker subprocess and its client: round trip, crash, hang, engine errors, plugins."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from difftest.engines import registry
+from difftest.protocol import EngineConfig, ModelSpec, PromptScores, Unsupported
+from difftest.worker import EngineError, WorkerClient, WorkerCrashed, WorkerTimeout
+from tests.worker_plugins import MARKER
+
+PLUGIN = "tests.worker_plugins:create"
+MODEL = ModelSpec("none", {})
+
+
+def planted(timeout_s: float = 30, **options) -> WorkerClient:
+    return WorkerClient("planted-failures", MODEL, EngineConfig("planted-failures", options=options),
+                        plugins=[PLUGIN], timeout_s=timeout_s)
+
+
+def test_round_trip_rebuilds_results_and_keeps_prints_off_the_protocol():
+    with planted() as w:
+        assert w.capabilities == frozenset({"tokenize", "detokenize", "prompt_logprobs", "generate", "batch_generate"})
+        assert w.fingerprint["engine"] == "planted-failures"
+        assert w.tokenize("ab", add_special=False) == [97, 98]
+        assert w.call("tokenize", text="é") == [0, 233]
+        scores = w.prompt_logprobs([5, 6, 7], full=True)
+        assert isinstance(scores, PromptScores) and scores.top[1].ids == [1]
+        assert "tokenize called" in w.stderr_tail
+        assert w.alive
+
+
+def test_unsupported_and_engine_errors_come_back_and_the_worker_survives():
+    with planted() as w:
+        with pytest.raises(Unsupported, match="no streaming detokenizer"):
+            w.stream_detokenize([1])
+        with pytest.raises(EngineError) as err:
+            w.generate_batch([[1]], 2)
+        assert err.value.type == "ValueError" and "generate_batch" in err.value.traceback
+        assert w.tokenize("x", add_special=False) == [120]
+
+
+def test_abort_is_a_crash_with_stderr_tail():
+    w = planted()
+    w.start()
+    with pytest.raises(WorkerCrashed) as err:
+        w.prompt_logprobs([1, 2])
+    assert err.value.returncode == -6  # SIGABRT
+    assert f"{MARKER}: aborting" in err.value.stderr_tail
+    assert not w.alive
+    with pytest.raises(WorkerCrashed):  # later calls fail fast with the same crash
+        w.tokenize("a")
+    w.close()
+
+
+def test_exit_is_a_crash_with_status():
+    with planted() as w:
+        with pytest.raises(WorkerCrashed) as err:
+            w.detokenize([1])
+    assert err.value.returncode == 7 and "exited with status 7" in str(err.value)
+    assert f"{MARKER}: exiting" in err.value.stderr_tail
+
+
+def test_hang_is_a_timeout_within_the_limit():
+    w = planted(timeout_s=2)
+    w.start()
+    t0 = time.monotonic()
+    with pytest.raises(WorkerTimeout) as err:
+        w.generate([1], 4)
+    elapsed = time.monotonic() - t0
+    assert 1.9 <= elapsed < 8, elapsed
+    assert f"{MARKER}: hanging" in err.value.stderr_tail
+    assert w.proc.poll() is not None  # the hung worker was killed
+    w.close()
+
+
+def test_load_failure_raises_engine_error_and_stops_the_worker():
+    w = planted(fail_load=True)
+    with pytest.raises(EngineError, match="fail_load"):
+        w.start()
+    assert not w.alive
+
+
+def test_unknown_engine_fails_at_load():
+    w = WorkerClient("no-such-engine", MODEL, EngineConfig("no-such-engine"))
+    with pytest.raises(EngineError, match="unknown engine 'no-such-engine'"):
+        w.start()
+
+
+def test_builtin_engines_come_from_the_entry_point_group():
+    engines = registry.available_engines()
+    for name in ("transformers", "llamacpp", "onnxruntime"):
+        assert engines[name] == f"difftest.engines.{name}_engine:create"
+    assert registry._entry_points()["transformers"] == "difftest.engines.transformers_engine:create"
+
+
+def test_register_plugin_adds_the_engine_by_its_name(monkeypatch):
+    monkeypatch.setattr(registry, "_plugins", {})
+    assert "planted-failures" not in registry.available_engines()
+    assert registry.register_plugin(PLUGIN) == "planted-failures"
+    assert registry.available_engines()["planted-failures"] == PLUGIN
+    assert registry.create_engine("planted-failures").name == "planted-failures"
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("no_colon_here", "must look like"),
+    ("tests.no_such_module:create", "cannot import"),
+    ("tests.worker_plugins:missing", "has no attribute"),
+    ("tests.worker_plugins:MARKER", "not callable"),
+    ("tests.worker_plugins:not_an_engine", "has no 'name'"),
+])
+def test_bad_plugin_references_are_rejected(ref, message):
+    with pytest.raises(registry.PluginError, match=message):
+        registry.register_plugin(ref)
+    with pytest.raises(registry.UnknownEngine):
+        registry.create_engine("definitely-missing")
