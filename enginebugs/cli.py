@@ -6,6 +6,7 @@ import importlib
 import click
 
 from enginebugs import __version__
+from enginebugs.demo import demo
 
 #: (module, attribute) of every command group; each package owns its commands.
 GROUPS = (
@@ -43,6 +44,8 @@ for module_name, attr in GROUPS:
     if command is not None:
         main.add_command(command)
 
+
+main.add_command(demo)
 
 if __name__ == "__main__":
     main()
