@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -45,5 +46,8 @@ def tiny_worker(tiny_model):
         return started[config.label]
 
     yield get
-    for client in started.values():
-        client.close()
+    closers = [threading.Thread(target=client.close) for client in started.values()]
+    for t in closers:
+        t.start()
+    for t in closers:
+        t.join()

@@ -9,6 +9,7 @@ eager attention so the mask is a real graph input, not a shape-specialised short
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 ONNX_FILE = "model.onnx"
@@ -63,7 +64,8 @@ def export_onnx(hf_dir: Path, out_dir: Path) -> Path:
         axes[name] = {0: "batch", 2: "total"}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ONNX_FILE
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about the (intended) fixed control flow
         torch.onnx.export(WithPast().eval(), (input_ids, mask, position_ids, *past), str(path), dynamo=False,
                           input_names=inputs, output_names=outputs, dynamic_axes=axes, opset_version=OPSET)
     (out_dir / "io.json").write_text(json.dumps(
