@@ -56,9 +56,9 @@ class WorkerError(RuntimeError):
 class EngineError(WorkerError):
     """A Python exception raised inside the engine; ``type``, ``message`` and ``traceback`` describe it."""
 
-    def __init__(self, type: str, message: str, traceback: str = "") -> None:
+    def __init__(self, type: str, message: str, traceback: str = "", stderr_tail: str = "") -> None:
         super().__init__(f"{type}: {message}")
-        self.type, self.message, self.traceback = type, message, traceback
+        self.type, self.message, self.traceback, self.stderr_tail = type, message, traceback, stderr_tail
 
 
 class WorkerCrashed(WorkerError):
@@ -331,7 +331,7 @@ class WorkerClient:
             err = response["error"]
             if err["kind"] == "unsupported":
                 raise Unsupported(err["message"])
-            raise EngineError(err["type"], err["message"], err.get("traceback", ""))
+            raise EngineError(err["type"], err["message"], err.get("traceback", ""), self.stderr_tail)
 
     # -- failure handling ------------------------------------------------------------------------
     def _kill(self) -> None:

@@ -50,7 +50,7 @@ def test_negative_control_lower_precision_is_flagged(tiny_worker, reference, dty
     ("onnxruntime", {}, {"prefill_chunk": 3}),                      # chunked prefill through the KV path
     ("transformers", {}, {"use_cache": False}),
     ("llamacpp", EXACT, {**EXACT, "n_batch": 4, "n_ubatch": 2}),    # chunked prefill
-    ("llamacpp", EXACT, {**EXACT, "prefix_cache": True, "state_roundtrip": True}),
+    ("llamacpp", {**EXACT, "prefix_cache": False}, {**EXACT, "state_roundtrip": True}),
 ])
 def test_engine_knobs_do_not_change_results(tiny_worker, reference, engine, plain, variant):
     a, b = tiny_worker(engine, **plain), tiny_worker(engine, **variant)
@@ -62,9 +62,12 @@ def test_engine_knobs_do_not_change_results(tiny_worker, reference, engine, plai
 
 def test_llamacpp_prefix_cache_reuses_across_calls(tiny_worker, reference):
     """Scoring a prompt that shares a prefix with the previous one gives the same numbers as scoring it fresh."""
-    cached, fresh = tiny_worker("llamacpp", **EXACT, prefix_cache=True), tiny_worker("llamacpp", **EXACT)
+    cached, fresh = tiny_worker("llamacpp", **EXACT), tiny_worker("llamacpp", **EXACT, prefix_cache=False)
+    assert "prefix_reuse" in cached.capabilities and "prefix_reuse" not in fresh.capabilities
     ids = reference[0][1]
     cached.prompt_logprobs(ids)
     variant = ids[:-3] + ids[-2:]
     assert max_abs_diff(cached.prompt_logprobs(variant), fresh.prompt_logprobs(variant)) < TOL
     assert generation_diff(cached.generate(variant, 6), fresh.generate(variant, 6)) < TOL
+    assert cached.call("reset_prefix_cache") is True
+    assert max_abs_diff(cached.prompt_logprobs(ids), fresh.prompt_logprobs(ids)) < TOL

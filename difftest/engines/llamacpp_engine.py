@@ -3,8 +3,8 @@
 Options (the engine's own knobs): ``n_ctx`` (default: the model's context length), ``n_batch`` and
 ``n_ubatch`` (chunked prefill), ``threads``/``threads_batch``, ``type_k``/``type_v`` (KV cache type:
 ``f32``, ``f16``, ``bf16``, ``q8_0``, ``q4_0``; default: llama.cpp's f16), ``flash_attn``,
-``prefix_cache`` (keep the KV cache across calls and re-evaluate only after the longest common
-prefix, llama-cpp-python's own prefix-match rule) and ``state_roundtrip`` (save the state after
+``prefix_cache`` (default True, as ``Llama.generate`` does: keep the KV cache across calls and
+re-evaluate only after the longest common prefix; False resets before every call) and ``state_roundtrip`` (save the state after
 part of the prompt, reset, restore it and continue: the path of llama-cpp-python's state caches).
 
 Scores come from ``logits_all=True``; generation is llama-cpp-python's ``Llama.generate`` with the
@@ -33,7 +33,7 @@ class LlamaCppEngine(EngineBase):
                               "batch_generate", "prefix_reuse", "chunked_prefill", "threads"})
     packages = ("llama-cpp-python", "gguf", "numpy")
     option_defaults = {"n_ctx": None, "n_batch": 512, "n_ubatch": 512, "threads": None, "threads_batch": None,
-                       "type_k": None, "type_v": None, "flash_attn": False, "prefix_cache": False,
+                       "type_k": None, "type_v": None, "flash_attn": False, "prefix_cache": True,
                        "state_roundtrip": False}
 
     def load(self, model, config) -> None:
@@ -56,6 +56,8 @@ class LlamaCppEngine(EngineBase):
             flash_attn=bool(self.option("flash_attn")), logits_all=True, seed=0, verbose=False, **kv)
         self.n_vocab = self.llm.n_vocab()
         self.eos_id = self.llm.token_eos()
+        if not self.option("prefix_cache"):
+            self.capabilities = self.capabilities - {"prefix_reuse"}
 
     def fingerprint(self) -> dict[str, Any]:
         from difftest.models.gguf_meta import read_metadata
@@ -198,6 +200,11 @@ class LlamaCppEngine(EngineBase):
 
     def _logits_ith(self, ctx, i: int) -> np.ndarray:
         return np.ctypeslib.as_array(ctx.get_logits_ith(i), shape=(self.n_vocab,)).astype(np.float32)
+
+    def reset_prefix_cache(self) -> bool:
+        """Forget the cached tokens: the next call evaluates its prompt from scratch."""
+        self.llm.reset()
+        return True
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
