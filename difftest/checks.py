@@ -1,0 +1,241 @@
+"""How each oracle is applied to the recordings of a run.
+
+Every function here reads recorded values from the sessions and yields :class:`Outcome`s: a
+verdict of one oracle on one prompt (or string) for one set of configurations, or a skip with
+the reason a value it needs is missing. Nothing here calls an engine.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from difftest.oracles import cache, precision, sanity, tokenization
+from difftest.oracles.base import Verdict
+from difftest.session import Missing, Session
+from difftest.suites import Suite
+from difftest.tolerances import ToleranceProfile, pair_class, same_class
+
+#: Option names that only change how the prefill is chunked.
+CHUNK_KNOBS = frozenset({"n_batch", "n_ubatch", "prefill_chunk", "max_num_batched_tokens", "enable_chunked_prefill"})
+#: Option names that turn on reuse of a cached prefix across calls.
+PREFIX_KNOBS = frozenset({"prefix_cache", "state_roundtrip", "enable_prefix_caching"})
+
+
+@dataclass
+class Outcome:
+    oracle: str
+    configs: tuple[str, ...]
+    engines: tuple[str, ...]
+    prompt: str | None = None
+    verdict: Verdict | None = None
+    skipped: str | None = None
+
+
+@dataclass
+class RunData:
+    """Everything the checks read: sessions and recordings, the inputs the runner sent."""
+
+    sessions: list[Session]
+    reference: Session
+    suite: Suite
+    profile: ToleranceProfile
+    strings: list[tuple[str, str]]
+    prompts: list[str]
+    prompt_ids: list[list[int]]
+    needle: str = ""
+    placements: list[int] = field(default_factory=list)
+    prefix_prompts: list[int] = field(default_factory=list)
+    vocab_size: int = 0
+
+    def token_sessions(self) -> list[Session]:
+        """One session per engine (the first configuration listed; the reference for its engine):
+        configurations of one engine share its tokenizer."""
+        chosen: dict[str, Session] = {self.reference.config.engine: self.reference}
+        for s in self.sessions:
+            chosen.setdefault(s.config.engine, s)
+        return list(chosen.values())
+
+
+def _check(oracle: str, sessions: tuple[Session, ...], prompt: str | None, fn: Callable[..., Verdict],
+           *needs: Any) -> Outcome:
+    configs = tuple(s.label for s in sessions)
+    engines = tuple(s.config.engine for s in sessions)
+    for value in needs:
+        if isinstance(value, Missing):
+            return Outcome(oracle, configs, engines, prompt, skipped=value.reason)
+    return Outcome(oracle, configs, engines, prompt, verdict=fn(*needs))
+
+
+def _with_root_cause(fn: Callable[..., Verdict], same_dtype: bool) -> Callable[..., Verdict]:
+    """Across dtypes a precision failure points to Mismatched Precision; within one dtype a token
+    outside the other's top-k (tier 2) to Incorrect Algorithm Implementation, else Numerical Issue."""
+    def wrapped(*args: Any) -> Verdict:
+        verdict = fn(*args, root_cause="numerical-issue" if same_dtype else "mismatched-precision")
+        if not verdict.ok and same_dtype and verdict.metrics.get("tier") == 2 and verdict.root_cause == "numerical-issue":
+            verdict.root_cause = "incorrect-algorithm-implementation"
+        return verdict
+    return wrapped
+
+
+# -- tokenization -------------------------------------------------------------------------------
+def tokenization_checks(d: RunData) -> Iterator[Outcome]:
+    ref = d.reference
+    for s in d.token_sessions():
+        pair = (ref, s)
+        for i, (_, text) in enumerate(d.strings):
+            ref_ids, ids = ref.get(("tok", i)), s.get(("tok", i))
+            if s is not ref:
+                yield _check("tokenization.ids", pair, text, lambda a, b, t=text: tokenization.token_ids_match(t, a, b),
+                             ref_ids, ids)
+                yield _check("tokenization.decode", pair, text, lambda e, a, r=ref_ids: tokenization.decode_match(r, e, a),
+                             ref.get(("dec", i)), s.get(("dec", i)))
+            ref_rt = ref.get(("rt", i)) if s is not ref else None
+            yield _check("tokenization.round_trip", (s,), text,
+                         lambda own, dec, r=ref_ids, rr=ref_rt, t=text: tokenization.round_trip(
+                             t, own, dec, reference_ids=r if s is not ref else None,
+                             reference_decoded=rr if isinstance(rr, str) else None),
+                         ids, s.get(("rt", i)))
+            yield _check("tokenization.streaming", (s,), text,
+                         lambda r, full, chunks: tokenization.streaming_matches(r, full, chunks),
+                         ref_ids, s.get(("dec", i)), s.get(("stream", i)))
+        if s is not ref:
+            for j, prompt in enumerate(d.prompts):
+                yield _check("tokenization.ids", pair, prompt,
+                             lambda a, b, t=prompt: tokenization.token_ids_match(t, a, b),
+                             ref.get(("tokp", j)), s.get(("tokp", j)))
+        for j, prompt in enumerate(d.prompts):
+            gen = s.get(("gen", j))
+            yield _check("tokenization.streaming", (s,), prompt,
+                         lambda g, full, chunks: tokenization.streaming_matches(g.token_ids, full, chunks),
+                         gen, s.get(("gendec", j)), s.get(("genstream", j)))
+
+
+# -- one engine's numbers -----------------------------------------------------------------------
+def sanity_checks(d: RunData) -> Iterator[Outcome]:
+    for s in d.sessions:
+        for j, prompt in enumerate(d.prompts):
+            yield _check("sanity.logprobs", (s,), prompt, lambda x: sanity.scores_sane(x, d.vocab_size),
+                         s.get(("scores", j)))
+            yield _check("sanity.logprobs", (s,), prompt, lambda g: sanity.generation_sane(g, d.vocab_size),
+                         s.get(("gen", j)))
+
+
+# -- precision across configurations ------------------------------------------------------------
+def knob_oracle(a: Session, b: Session) -> str:
+    """The oracle a same-engine, same-dtype pair is judged by, from the options that differ."""
+    keys = {k for k in {*a.config.options, *b.config.options} if a.config.options.get(k) != b.config.options.get(k)}
+    if keys and keys <= CHUNK_KNOBS:
+        return "cache.chunked_prefill"
+    if keys and keys <= PREFIX_KNOBS:
+        return "cache.prefix_reuse"
+    if keys == {"use_cache"}:
+        return "cache.use_cache"
+    return "precision.knobs"
+
+
+def base_of(s: Session, sessions: list[Session]) -> Session | None:
+    """The configuration of the same engine and dtype whose knobs are a strict subset of ``s``'s
+    (the closest one), e.g. ``llamacpp:f32`` for ``llamacpp:f32[n_batch=4]``."""
+    mine = set(s.config.options.items())
+    bases = [b for b in sessions if b is not s and (b.config.engine, b.config.dtype) == (s.config.engine, s.config.dtype)
+             and set(b.config.options.items()) < mine]
+    return max(bases, key=lambda b: len(b.config.options), default=None)
+
+
+def config_pairs(d: RunData) -> list[tuple[Session, Session]]:
+    """Reference vs every configuration without a knob-less base in the run; each knob variant
+    vs its base (so ``llamacpp:f32[n_batch=4]`` is judged against ``llamacpp:f32`` only)."""
+    pairs = []
+    for s in d.sessions:
+        if s is d.reference:
+            continue
+        base = base_of(s, d.sessions)
+        pairs.append((base or d.reference, s))
+    return pairs
+
+
+def kld_summary(a: Session, b: Session, d: RunData) -> tuple[dict[str, Any] | None, str]:
+    """Tier-4 statistics over every prompt both sides scored with full log-probabilities."""
+    parts, missing = [], ""
+    for j in range(len(d.prompts)):
+        x, y = a.arrays.get(("scores", j)), b.arrays.get(("scores", j))
+        if x is None or y is None:
+            missing = missing or (f"no full log-probabilities from {a.label if x is None else b.label} "
+                                  f"for prompt {j}")
+            continue
+        ids = d.prompt_ids[j]
+        parts.append(precision.position_stats(x, y, ids[1:]))
+    return (precision.summarize(parts) if parts else None), missing
+
+
+def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
+    for a, b in config_pairs(d):
+        cls = pair_class(a.config, b.config)
+        tol = d.profile.for_class(cls)
+        same_dtype = a.config.dtype == b.config.dtype
+        if cls.startswith("same"):
+            name = knob_oracle(a, b)
+            root = "incorrect-cache-management" if name.startswith("cache.") else "numerical-issue"
+            gen_fn = lambda x, y, r=root, t=tol: precision.generations_close(x, y, t, r)  # noqa: E731
+            score_fn = lambda x, y, r=root, t=tol: precision.scores_close(x, y, t, r)  # noqa: E731
+            names = (name, name, name)
+        else:
+            gen_fn = _with_root_cause(lambda x, y, root_cause, t=tol: precision.generations_close(x, y, t, root_cause),
+                                      same_dtype)
+            score_fn = _with_root_cause(lambda x, y, root_cause, t=tol: precision.scores_close(x, y, t, root_cause),
+                                        same_dtype)
+            names = ("precision.tokens", "precision.logprobs", "precision.kld")
+        worst = {"generation": 0.0, "scores": 0.0}
+        for j, prompt in enumerate(d.prompts):
+            for kind, name, fn in (("generation", names[0], gen_fn), ("scores", names[1], score_fn)):
+                key = ("gen", j) if kind == "generation" else ("scores", j)
+                outcome = _check(name, (a, b), prompt, fn, a.get(key), b.get(key))
+                if outcome.verdict is not None:
+                    worst[kind] = max(worst[kind], outcome.verdict.metrics.get("max_abs_logprob_delta") or 0.0)
+                yield outcome
+        summary, missing = kld_summary(a, b, d)
+        configs, engines = (a.label, b.label), (a.config.engine, b.config.engine)
+        if summary is None:
+            yield Outcome(names[2], configs, engines, skipped=missing or "no prompt scored by both")
+            continue
+        verdict = precision.distribution_close(summary, tol, "numerical-issue" if same_dtype else "mismatched-precision")
+        if cls.startswith("same") and not verdict.ok:
+            verdict.root_cause = "incorrect-cache-management" if names[2].startswith("cache.") else verdict.root_cause
+        metrics.append({"expected": a.label, "actual": b.label, "pair_class": cls, "oracle": names[2],
+                        "tolerance": tol.to_dict(), "max_abs_logprob_delta": worst, **summary})
+        yield Outcome(names[2], configs, engines, None, verdict=verdict)
+
+
+# -- cache and batch: metamorphic pairs within one configuration --------------------------------
+def cache_checks(d: RunData) -> Iterator[Outcome]:
+    for s in d.sessions:
+        tol = d.profile.for_class(same_class(s.config.dtype))
+        for j, prompt in enumerate(d.prompts):
+            yield _check("cache.kv_recompute", (s,), prompt, lambda g, r: cache.cached_vs_recompute(g, r, tol),
+                         s.get(("gen", j)), s.get(("recompute", j)))
+        for j in d.prefix_prompts:
+            yield _check("cache.prefix_reuse", (s,), d.prompts[j], lambda c, h: cache.cold_vs_hot(c, h, tol),
+                         s.get(("prefix.cold", j)), s.get(("prefix.hot", j)))
+
+
+def batch_checks(d: RunData) -> Iterator[Outcome]:
+    size = d.suite.batch_size
+    for s in d.sessions:
+        tol = d.profile.for_class(same_class(s.config.dtype))
+        alone = s.get("batch.alone")
+        for p, pos in enumerate(d.placements):
+            batch = s.get(("batch.placed", p))
+            yield _check("batch.needle", (s,), d.needle,
+                         lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol), alone, batch)
+        first, second, order = s.get("batch.first"), s.get("batch.reordered"), s.records.get("batch.order", [])
+        yield _check("batch.order", (s,), None, lambda x, y: cache.order_invariance(x, y, order, tol), first, second)
+
+
+def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
+    """Every outcome of every oracle; precision metrics per pair are appended to ``metrics``."""
+    yield from tokenization_checks(d)
+    yield from sanity_checks(d)
+    yield from precision_checks(d, metrics)
+    yield from cache_checks(d)
+    yield from batch_checks(d)

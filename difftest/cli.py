@@ -1,0 +1,228 @@
+"""``enginebugs difftest``: prepare models and run the differential test."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from taxonomy.cliutil import UserError
+
+ENGINES = ("transformers", "llamacpp", "onnxruntime")
+
+
+@click.group("difftest")
+def difftest() -> None:
+    """Run the same weights and prompts through several engines and flag divergences.
+
+    \b
+    Typical use:
+      enginebugs difftest prepare --model tiny            # build the tiny model in every format
+      enginebugs difftest run --model tiny                 # all oracles, default configurations
+      enginebugs difftest run --configs transformers:f32,llamacpp:q8_0 --profile strict --json out.json
+      enginebugs difftest list                             # oracles, suites, profiles, planted faults
+    """
+
+
+def _progress_printer(console: Console):
+    return lambda message: console.print(f"[dim]{message}[/dim]")
+
+
+def resolve_model(model: str, cache_dir: str | None, console: Console):
+    """A model name for :func:`difftest.models.get_model`, or a ModelSpec JSON file."""
+    from difftest.protocol import ModelSpec
+
+    if model.endswith(".json"):
+        try:
+            return ModelSpec.from_dict(json.loads(Path(model).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise UserError(f"cannot read model spec {model}: {exc}") from None
+    from difftest.models import ModelUnavailable, get_model
+
+    try:
+        return get_model(model, cache_dir, progress=_progress_printer(console))
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    except ModelUnavailable as exc:
+        raise UserError(str(exc)) from None
+
+
+@difftest.command()
+@click.option("--model", default="tiny", show_default=True, help="Model to build: tiny or gemma3-270m.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache (default $ENGINEBUGS_CACHE or ~/.cache/enginebugs).")
+def prepare(model: str, cache_dir: str | None) -> None:
+    """Build (once) a model in every engine's format and print where the files are."""
+    console = Console(stderr=True)
+    spec = resolve_model(model, cache_dir, console)
+    click.echo(json.dumps(spec.to_dict(), indent=1))
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _knobs_of(config, known_engines: dict) -> dict | None:
+    """The knobs (``option_defaults``) of the engine a configuration runs, looking through a
+    planted-fault wrapper to the engine it wraps; ``None`` when the engine does not say."""
+    from difftest.engines.registry import create_engine
+
+    engine = create_engine(config.engine)
+    if hasattr(engine, "inner"):  # a planted-fault wrapper
+        wrapped = config.options.get("wraps", "transformers")
+        if wrapped not in known_engines:
+            raise UserError(f"{config.label}: wraps unknown engine {wrapped!r} "
+                            f"(known: {', '.join(sorted(known_engines))})")
+        engine = create_engine(wrapped)
+    knobs = getattr(engine, "option_defaults", None)
+    return dict(knobs) if knobs is not None else None
+
+
+def _with_threads(config, knobs: dict | None, threads: int):
+    """Pin the thread count where the engine has a ``threads`` knob the configuration leaves
+    unset; the label stays the same (the fingerprint records the threads)."""
+    from difftest.protocol import EngineConfig
+
+    if threads <= 0 or knobs is None or "threads" not in knobs or "threads" in config.options:
+        return config
+    return EngineConfig(config.engine, config.dtype, {**config.options, "threads": threads}, config.label)
+
+
+def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, ...], threads: int = 0) -> list:
+    """The configurations of a run from ``--engines`` / ``--configs`` (see ``run --help``)."""
+    from difftest.engines.registry import PluginError, available_engines, register_plugin
+    from difftest.runner import default_configs, parse_config
+
+    for ref in plugins:
+        try:
+            register_plugin(ref)
+        except PluginError as exc:
+            raise UserError(str(exc)) from None
+    known = available_engines()
+    chosen_engines = _split(engines)
+    try:
+        parsed = [parse_config(c) for c in _split(configs)]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for name in chosen_engines + [c.engine for c in parsed]:
+        if name not in known:
+            raise UserError(f"unknown engine {name!r}; registered: {', '.join(sorted(known))} "
+                            f"(add others with --engine-plugin module:factory)")
+    if parsed and chosen_engines:
+        stray = sorted({c.engine for c in parsed} - set(chosen_engines))
+        if stray:
+            raise UserError(f"--configs uses engine(s) {', '.join(stray)} not in --engines {','.join(chosen_engines)}")
+    result = parsed or default_configs(chosen_engines or list(ENGINES))
+    labels = [c.label for c in result]
+    if len(set(labels)) != len(labels):
+        raise UserError(f"duplicate configurations in {', '.join(labels)}")
+    checked = []
+    for c in result:
+        knobs = _knobs_of(c, known)
+        unknown = sorted(set(c.options) - {"wraps"} - set(knobs)) if knobs is not None else []
+        if unknown:
+            raise UserError(f"{c.label}: {c.engine} does not understand option(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(knobs)) or 'none'}")
+        checked.append(_with_threads(c, knobs, threads))
+    return checked
+
+
+@difftest.command()
+@click.option("--model", default="tiny", show_default=True,
+              help="Model name (tiny, gemma3-270m) or a ModelSpec .json file.")
+@click.option("--engines", help="Comma-separated engines; each gets its default configurations "
+              "[default: transformers,llamacpp,onnxruntime].")
+@click.option("--configs", help="Comma-separated engine:dtype[:knob=value...] configurations, e.g. "
+              "transformers:f32,llamacpp:q8_0,llamacpp:f32:n_batch=8 (overrides the defaults).")
+@click.option("--reference", help="Configuration the others are compared with [default: transformers:f32].")
+@click.option("--suite", default="default", show_default=True,
+              help="Prompt suite: a name under datasets/prompts/ (default, smoke) or a .toml path.")
+@click.option("--profile", type=click.Choice(["strict", "default", "lenient"]), default="default", show_default=True,
+              help="Tolerance profile: strict is bitwise.")
+@click.option("--tolerances", type=click.Path(dir_okay=False), help="TOML file overriding profile values.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for string generation and batch placement.")
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Seconds one engine call may take before it counts as a System Hang.")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="Threads per engine where the configuration does not set them (0: the engine's default). "
+                   "One thread keeps results deterministic and avoids oversubscribing small machines.")
+@click.option("--engine-plugin", "plugins", multiple=True, metavar="MODULE:FACTORY",
+              help="Register another engine (repeatable), e.g. difftest.faults:leading_space_dropper.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results JSON here.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Write a markdown report here.")
+@click.option("--db", type=click.Path(dir_okay=False), help="Also store the findings in this SQLite store.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(model: str, engines: str | None, configs: str | None, reference: str | None, suite: str, profile: str,
+        tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_path: str | None,
+        junit: str | None, markdown: str | None, db: str | None, cache_dir: str | None, quiet: bool) -> None:
+    """Run every oracle over the chosen engine configurations and report findings.
+
+    \b
+    Each configuration runs in its own worker process with the model loaded once; the reference
+    tokenizes the prompts and every engine gets the same ids. Oracles: tokenization (ids,
+    round trip, decode, streaming), sanity, precision tiers 1-4 (tokens, top-k rule, |Δlogprob|,
+    KL divergence), cache (KV vs recompute, prefix reuse, chunked prefill), batch (needle, order).
+    A crash is a Crash finding, a timeout a System Hang finding; the run goes on.
+
+    \b
+    Exit status: 0 no finding, 1 findings, 2 usage or input error.
+    """
+    from difftest.report_io import print_summary, write_junit, write_markdown
+    from difftest.runner import Runner, RunOptions
+    from difftest.suites import SuiteError, load_suite
+    from difftest.tolerances import ToleranceError, load_profile
+
+    for target in (json_path, junit, markdown, db):
+        if target and not Path(target).resolve().parent.is_dir():
+            raise UserError(f"directory of {target} does not exist")
+    try:
+        chosen_suite = load_suite(suite)
+        tolerance_profile = load_profile(profile, tolerances)
+    except (SuiteError, ToleranceError) as exc:
+        raise UserError(str(exc)) from None
+    config_list = build_configs(engines, configs, plugins, threads)
+    if reference and reference not in [c.label for c in config_list]:
+        raise UserError(f"reference {reference!r} is not one of the configurations: "
+                        f"{', '.join(c.label for c in config_list)}")
+    console = Console(stderr=True)
+    spec = resolve_model(model, cache_dir, console)
+    options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
+                         progress=not quiet, plugins=plugins,
+                         command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
+    result = Runner(spec, config_list, chosen_suite, options, console=console).run()
+    if json_path:
+        result.write_json(json_path)
+    if junit:
+        write_junit(result, junit)
+    if markdown:
+        write_markdown(result, markdown)
+    if db:
+        from difftest.findings import save_findings
+
+        save_findings(db, result.run, result.findings)
+    print_summary(result, Console())
+    sys.exit(result.exit_code)
+
+
+@difftest.command("list")
+def list_things() -> None:
+    """Print the oracles, prompt suites, tolerance profiles and planted-fault plugins."""
+    from difftest.catalogue import ORACLES
+    from difftest.faults import FAULTS
+    from difftest.suites import available_suites
+    from difftest.tolerances import PROFILES, load_profile
+
+    click.echo("Oracles:")
+    for o in ORACLES.values():
+        click.echo(f"  {o.name:26} {o.description}")
+    click.echo("Suites: " + ", ".join(available_suites()))
+    click.echo("Tolerance profiles (pair classes):")
+    for name in PROFILES:
+        click.echo(f"  {name:8} " + ", ".join(sorted(load_profile(name).classes)))
+    click.echo("Planted faults (--engine-plugin difftest.faults:NAME, configs NAME:f32:wraps=ENGINE):")
+    for name, cls in FAULTS.items():
+        click.echo(f"  {name:24} {(cls.__doc__ or '').splitlines()[0]}")

@@ -1,0 +1,66 @@
+"""Cache and batching oracles: metamorphic pairs of one engine configuration.
+
+Each compares a *baseline* with a *variant* that must produce the same thing: generation with
+the KV cache vs full recompute, a cold vs a hot (prefix-reused) cache, whole vs chunked prefill,
+a prompt alone vs inside a batch, and a batch vs the same batch reordered.
+"""
+from __future__ import annotations
+
+from difftest.oracles.base import Verdict
+from difftest.oracles.precision import compare_steps, generations_close, scores_as_steps, scores_close
+from difftest.protocol import Generation, PromptScores
+from difftest.tolerances import Tolerance
+
+CACHE = "incorrect-cache-management"
+
+
+def _prefixed(verdict: Verdict, prefix: str) -> Verdict:
+    if not verdict.ok:
+        verdict.message = f"{prefix}: {verdict.message}"
+    return verdict
+
+
+def cached_vs_recompute(generation: Generation, recompute: PromptScores, tol: Tolerance) -> Verdict:
+    """A greedy generation (incremental decode over the KV cache) against a full recompute: the
+    prompt plus every generated token scored in one teacher-forced pass. Step ``j`` of the
+    generation and position ``len(prompt) - 1 + j`` of the recompute saw the same context."""
+    start = len(generation.prompt_ids) - 1
+    exp_tokens, exp_top = scores_as_steps(recompute, start)
+    n = min(len(exp_top), len(generation.token_ids))
+    # The generated token, not the recompute's argmax, is what the cache path must agree with.
+    verdict = compare_steps(exp_tokens[:n], exp_top[:n], generation.token_ids[:n], generation.top[:n], tol,
+                            teacher_forced=True, root_cause=CACHE)
+    return _prefixed(verdict, "KV-cached generation vs full recompute")
+
+
+def cold_vs_hot(cold: Generation, hot: Generation, tol: Tolerance) -> Verdict:
+    """The same prompt generated on a fresh cache and again after a call that shares its prefix."""
+    return _prefixed(generations_close(cold, hot, tol, CACHE), "cold vs hot prefix cache")
+
+
+def chunked_vs_whole(whole: PromptScores, chunked: PromptScores, tol: Tolerance) -> Verdict:
+    """Prompt scores with the prefill in one piece vs in chunks."""
+    return _prefixed(scores_close(whole, chunked, tol, CACHE), "whole vs chunked prefill")
+
+
+def chunked_generation(whole: Generation, chunked: Generation, tol: Tolerance) -> Verdict:
+    return _prefixed(generations_close(whole, chunked, tol, CACHE), "whole vs chunked prefill (generation)")
+
+
+def batch_invariance(alone: Generation, in_batch: Generation, position: int, batch_size: int,
+                     tol: Tolerance) -> Verdict:
+    """A "needle" prompt generated alone vs at ``position`` in a batch of ``batch_size``."""
+    verdict = generations_close(alone, in_batch, tol, CACHE)
+    verdict.metrics.update(position=position, batch_size=batch_size)
+    return _prefixed(verdict, f"needle alone vs at row {position} of a batch of {batch_size}")
+
+
+def order_invariance(first: list[Generation], reordered: list[Generation], order: list[int],
+                     tol: Tolerance) -> Verdict:
+    """``reordered[j]`` is the generation of prompt ``order[j]`` of ``first``'s batch."""
+    for j, i in enumerate(order):
+        verdict = generations_close(first[i], reordered[j], tol, CACHE)
+        if not verdict.ok:
+            verdict.metrics.update(row=i, moved_to=j)
+            return _prefixed(verdict, f"batch row {i} moved to row {j}")
+    return Verdict.passed(rows=len(order))

@@ -1,0 +1,59 @@
+"""Tokenization oracles: ids across engines, round trip, cross-engine decode, streaming decode."""
+from __future__ import annotations
+
+from difftest.oracles.base import Verdict, describe, divergence
+
+REPLACEMENT = "\ufffd"
+
+
+def token_ids_match(text: str, expected: list[int], actual: list[int]) -> Verdict:
+    """The same text must give the same ids in every engine."""
+    div = divergence(expected, actual)
+    if div is None:
+        return Verdict.passed(tokens=len(expected))
+    return Verdict(False, f"token ids differ for {text!r}: {describe(div)}", "incorrect-tokenization", div,
+                   {"expected_tokens": len(expected), "actual_tokens": len(actual)})
+
+
+def _text_root_cause(expected: str, actual: str) -> str:
+    return ("incorrect-character-encoding" if actual.count(REPLACEMENT) != expected.count(REPLACEMENT)
+            else "incorrect-detokenization")
+
+
+def round_trip(text: str, ids: list[int], decoded: str, *, reference_ids: list[int] | None = None,
+               reference_decoded: str | None = None) -> Verdict:
+    """``decode(encode(text)) == text``. Where the reference engine itself decodes to the same
+    non-identical text the tokenizer normalises by design, which is not an engine fault. The
+    candidate root cause is tokenization when the ids already differ from the reference's."""
+    if decoded == text or (reference_decoded is not None and decoded == reference_decoded):
+        return Verdict.passed()
+    div = divergence(text, decoded)
+    cause = ("incorrect-tokenization" if reference_ids is not None and list(ids) != list(reference_ids)
+             else _text_root_cause(text, decoded))
+    return Verdict(False, f"decode(encode(text)) != text for {text!r}: {describe(div, 'character')}", cause, div,
+                   {"ids": list(ids)})
+
+
+def decode_match(ids: list[int], expected: str, actual: str) -> Verdict:
+    """The same ids must decode to the same text in every engine."""
+    div = divergence(expected, actual)
+    if div is None:
+        return Verdict.passed()
+    return Verdict(False, f"decode({list(ids)[:12]}{'...' if len(ids) > 12 else ''}) differs: "
+                   f"{describe(div, 'character')}", _text_root_cause(expected, actual), div)
+
+
+def streaming_matches(ids: list[int], full_text: str, chunks: list[str]) -> Verdict:
+    """Concatenated streamed chunks must equal the full decode. A replacement character in the
+    stream that the full decode lacks means a multi-byte UTF-8 character was split across tokens
+    and decoded piecewise."""
+    joined = "".join(chunks)
+    div = divergence(full_text, joined)
+    if div is None:
+        return Verdict.passed(chunks=len(chunks))
+    split = [i for i, c in enumerate(chunks) if REPLACEMENT in c] if REPLACEMENT not in full_text else []
+    message = f"concatenated stream != full decode: {describe(div, 'character')}"
+    if split:
+        message += f"; chunk {split[0]} is {chunks[split[0]]!r} (split UTF-8)"
+    return Verdict(False, message, "incorrect-character-encoding" if split else _text_root_cause(full_text, joined),
+                   div, {"chunks": len(chunks), "chunks_with_replacement": len(split)})

@@ -1,0 +1,130 @@
+"""Writers for a run's results: JUnit XML (CI), markdown (humans), and the terminal table.
+
+The JSON form is :meth:`difftest.results.RunResult.write_json`.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from difftest.results import RunResult
+from taxonomy import TAXONOMY
+
+
+def _name(dim: str, slug: str | None) -> str:
+    return TAXONOMY.resolve(dim, slug).name if slug else ""
+
+
+def write_junit(result: RunResult, path: str | Path) -> None:
+    """One ``testsuite`` per oracle family, one ``testcase`` per oracle and configuration set;
+    a finding is a ``failure`` (an ``error`` for crashes and hangs), a skip carries its reason."""
+    by_key = {(f.oracle, tuple(f.configs)): f for f in result.findings}
+    root = ET.Element("testsuites", name=f"difftest {result.run['id']}")
+    families: dict[str, ET.Element] = {}
+    counts: dict[str, Counter] = {}
+    for o in result.oracles:
+        fam = o["family"]
+        suite = families.get(fam)
+        if suite is None:
+            suite = families[fam] = ET.SubElement(root, "testsuite", name=fam)
+            counts[fam] = Counter()
+        case = ET.SubElement(suite, "testcase", classname=f"difftest.{fam}",
+                             name=f"{o['oracle']}[{' vs '.join(o['configs']) or '-'}]")
+        counts[fam]["tests"] += 1
+        finding = by_key.get((o["oracle"], tuple(o["configs"])))
+        if finding is not None:
+            tag = "error" if finding.symptom in ("crash", "system-hang") else "failure"
+            el = ET.SubElement(case, tag, message=finding.title,
+                               type=f"{_name('symptom', finding.symptom)}/{_name('root_cause', finding.root_cause)}")
+            el.text = finding.body()
+            counts[fam]["errors" if tag == "error" else "failures"] += 1
+        elif o["status"] == "skip":
+            ET.SubElement(case, "skipped", message=o["reason"] or "skipped")
+            counts[fam]["skipped"] += 1
+    for fam, suite in families.items():
+        for key in ("tests", "failures", "errors", "skipped"):
+            suite.set(key, str(counts[fam][key]))
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def findings_matrix(result: RunResult) -> tuple[list[str], list[str], dict[tuple[str, str], int]]:
+    """Rows: oracles; columns: configuration sets; cells: number of findings."""
+    cells: Counter = Counter((f.oracle, " vs ".join(f.configs)) for f in result.findings)
+    oracles = sorted({o for o, _ in cells})
+    pairs = sorted({p for _, p in cells})
+    return oracles, pairs, dict(cells)
+
+
+def write_markdown(result: RunResult, path: str | Path) -> None:
+    run = result.run
+    lines = [f"# difftest run {run['id']}", "",
+             f"Model **{run['model']['name']}** (recipe {run['model'].get('recipe_hash', '')}), suite "
+             f"**{run['suite']['name']}**, profile **{run['profile']}**, reference **{run['reference']}**, "
+             f"seed {run['seed']}, {run.get('wall_s', 0):.1f} s.", "",
+             "## Configurations", "", "| config | status | load s | engine s | calls |", "|---|---|---|---|---|"]
+    for c in run["configs"]:
+        lines.append(f"| {c['label']} | {c['status']} | {c['load_s']} | {c['engine_s']} | {c['calls']} |")
+    lines += ["", f"## Findings ({len(result.findings)})", ""]
+    if result.findings:
+        lines += ["| # | oracle | configurations | symptom | root cause | component | failing | message |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for f in result.findings:
+            symptom = _name("symptom", f.symptom) + (f" ({_name('output_subtype', f.output_subtype)})"
+                                                      if f.output_subtype else "")
+            lines.append(f"| {f.id} | {f.oracle} | {' vs '.join(f.configs)} | {symptom} | "
+                         f"{_name('root_cause', f.root_cause)} | {_name('component', f.component)} | "
+                         f"{f.occurrences}/{f.checks} | {_md_escape(f.message[:300])} |")
+    else:
+        lines.append("No finding.")
+    lines += ["", "## Oracles", "", "| oracle | configurations | status | passed | failed | skipped | reason |",
+              "|---|---|---|---|---|---|---|"]
+    for o in result.oracles:
+        lines.append(f"| {o['oracle']} | {' vs '.join(o['configs']) or '-'} | {o['status']} | {o['passed']} | "
+                     f"{o['failed']} | {o['skipped']} | {_md_escape(o['reason'][:200])} |")
+    pairs = result.metrics.get("pairs", [])
+    if pairs:
+        lines += ["", "## Distribution statistics (KL divergence, fp32 log-softmax)", "",
+                  "| expected | actual | class | positions | mean KLD | median | p99 | max | same top-1 % | RMS Δp "
+                  "| max \\|Δlogprob\\| gen / scores |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for m in pairs:
+            k = m["kld"]
+            lines.append(f"| {m['expected']} | {m['actual']} | {m['pair_class']} | {m['positions']} | "
+                         f"{k['mean']:.3g} ± {k['mean_err']:.2g} | {k['median']:.3g} | {k['p99']:.3g} | "
+                         f"{k['max']:.3g} | {m['same_top1_pct']:.2f} | {m['delta_p']['rms']:.3g} | "
+                         f"{m['max_abs_logprob_delta']['generation']:.3g} / {m['max_abs_logprob_delta']['scores']:.3g} |")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    """The final table: findings by oracle and configuration pair, then one line per finding."""
+    oracles, pairs, cells = findings_matrix(result)
+    status = Counter(o["status"] for o in result.oracles)
+    console.print(f"[bold]difftest {result.run['id']}[/bold]: {len(result.findings)} finding(s); oracle checks "
+                  f"{status['pass']} passed, {status['fail']} failed, {status['skip']} skipped; "
+                  f"reference {result.run['reference']}, profile {result.run['profile']}")
+    if not result.findings:
+        return
+    table = Table(title="Findings by oracle and configuration pair")
+    table.add_column("oracle")
+    for p in pairs:
+        table.add_column(p, justify="right")
+    for o in oracles:
+        table.add_row(o, *[str(cells.get((o, p), "")) for p in pairs])
+    console.print(table)
+    detail = Table(title="Findings")
+    for col in ("#", "oracle", "configurations", "symptom", "root cause", "failing", "first failure"):
+        detail.add_column(col, overflow="fold")
+    for f in result.findings:
+        detail.add_row(str(f.id), f.oracle, " vs ".join(f.configs), _name("symptom", f.symptom),
+                       _name("root_cause", f.root_cause), f"{f.occurrences}/{f.checks}", f.message.splitlines()[0][:160])
+    console.print(detail)

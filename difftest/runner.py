@@ -1,0 +1,306 @@
+"""The differential-test runner: start one worker per engine configuration, record, judge, report.
+
+1. start every configuration's client (a :class:`~difftest.worker.WorkerClient` by default: one
+   subprocess per configuration, the model loaded once);
+2. record: the reference tokenizes the edge-case strings and prompts; every engine tokenizes and
+   decodes them; every configuration scores and generates the reference's prompt ids, re-scores
+   its own generations (full recompute), replays prefixes cold and hot and runs the batches;
+3. judge the recordings with the oracles (:mod:`difftest.checks`), group failures into findings;
+4. return a :class:`~difftest.results.RunResult` (JSON, JUnit, markdown, store).
+
+A crash or hang of one worker becomes a finding and the run goes on with the others.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from difftest.checks import RunData, evaluate
+from difftest.findings import Finding
+from difftest.protocol import EngineConfig, ModelSpec
+from difftest.results import RunResult, assemble
+from difftest.session import Session
+from difftest.strings import cases
+from difftest.suites import Suite
+from difftest.tolerances import ToleranceProfile, load_profile
+
+ClientFactory = Callable[[EngineConfig], Any]
+DEFAULT_REFERENCE = "transformers:f32"
+
+
+@dataclass
+class RunOptions:
+    profile: ToleranceProfile = field(default_factory=load_profile)
+    seed: int = 0
+    reference: str | None = None
+    timeout_s: float = 300.0
+    load_timeout_s: float = 600.0
+    progress: bool = True
+    plugins: tuple[str, ...] = ()
+    keep_call_log: bool = False
+    command: str = ""
+
+
+def worker_factory(model: ModelSpec, options: RunOptions) -> ClientFactory:
+    """Clients that run each configuration in its own ``python -m difftest.worker`` process."""
+    from difftest.worker import WorkerClient
+
+    def make(config: EngineConfig) -> Any:
+        return WorkerClient(config.engine, model, config, plugins=list(options.plugins), timeout_s=options.timeout_s,
+                            load_timeout_s=max(options.load_timeout_s, options.timeout_s))
+    return make
+
+
+class Runner:
+    def __init__(self, model: ModelSpec, configs: list[EngineConfig], suite: Suite, options: RunOptions | None = None,
+                 *, client_factory: ClientFactory | None = None, console: Console | None = None) -> None:
+        if not configs:
+            raise ValueError("no engine configuration to run")
+        labels = [c.label for c in configs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"duplicate configuration labels: {labels}")
+        self.model, self.configs, self.suite = model, list(configs), suite
+        self.options = options or RunOptions()
+        if self.options.reference and self.options.reference not in labels:
+            raise ValueError(f"reference {self.options.reference!r} is not among the configurations {labels}")
+        self.factory = client_factory or worker_factory(model, self.options)
+        self.console = console or Console(stderr=True)
+        self.sessions: list[Session] = []
+        self.timings: dict[str, float] = {}
+
+    # -- orchestration -------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        started = dt.datetime.now(dt.timezone.utc)
+        t0 = time.perf_counter()
+        self.sessions = [Session(c, self.factory(c)) for c in self.configs]
+        try:
+            with self._progress() as progress:
+                self._start_all(progress)
+                t1 = time.perf_counter()
+                data = self._record(progress)
+                t2 = time.perf_counter()
+                metrics: list[dict[str, Any]] = []
+                task = progress.add_task("judging", total=None)
+                outcomes = list(evaluate(data, metrics)) if data else []
+                progress.update(task, total=1, completed=1)
+            t3 = time.perf_counter()
+        finally:
+            for s in self.sessions:
+                s.close()
+        self.timings = {"start_s": t1 - t0, "record_s": t2 - t1, "judge_s": t3 - t2,
+                        "engine_s": sum(s.engine_time_s for s in self.sessions)}
+        run = self._run_meta(started, data)
+        return assemble(run, outcomes, [f for s in self.sessions for f in s.failures], metrics,
+                        wall_s=time.perf_counter() - t0)
+
+    def _progress(self) -> Progress:
+        return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=self.console, transient=True,
+                        disable=not self.options.progress)
+
+    def _start_all(self, progress: Progress) -> None:
+        task = progress.add_task(f"loading {len(self.sessions)} engine configuration(s)", total=len(self.sessions))
+
+        def start(s: Session) -> None:
+            if self.options.keep_call_log:
+                s.call_log = []
+            s.start()
+            progress.advance(task)
+
+        with ThreadPoolExecutor(max_workers=len(self.sessions)) as pool:
+            list(pool.map(start, self.sessions))
+
+    def _reference(self) -> Session | None:
+        wanted = self.options.reference or DEFAULT_REFERENCE
+        alive = [s for s in self.sessions if s.alive]
+        chosen = next((s for s in alive if s.label == wanted), None)
+        if chosen is None and not self.options.reference:
+            chosen = next((s for s in alive if s.config.engine == "transformers" and s.config.dtype == "f32"), None)
+        return chosen or (alive[0] if alive else None)
+
+    # -- recording -----------------------------------------------------------------------------
+    def _record(self, progress: Progress) -> RunData | None:
+        ref = self._reference()
+        if ref is None:
+            return None
+        suite, rng = self.suite, random.Random(self.options.seed)
+        strings = cases(self.options.seed, suite.strings_per_generator, list(suite.generators or []) or None,
+                        suite.edge_cases)
+        prompts = list(suite.prompts)
+        data = RunData(self.sessions, ref, suite, self.options.profile, strings, prompts, [], suite.needle,
+                       vocab_size=self.model.vocab_size)
+        token_sessions = data.token_sessions()
+        per_string = 4 * len(strings) + 2 * len(prompts)
+        per_config = 5 * len(prompts) + 4 * suite.prefix_prompts + suite.batch_placements + 3
+        task = progress.add_task("recording", total=per_string * len(token_sessions) + per_config * len(self.sessions))
+        tick = lambda n=1: progress.advance(task, n)  # noqa: E731
+
+        for i, (_, text) in enumerate(strings):
+            ref.call(("tok", i), "tokenize", text=text, add_special=False)
+        for j, prompt in enumerate(prompts):
+            ref.call(("tokp", j), "tokenize", text=prompt, add_special=True)
+        data.prompt_ids = [ids if isinstance(ids, list) else [] for ids in (ref.get(("tokp", j)) for j in range(len(prompts)))]
+        needle = ref.call("needle", "tokenize", text=suite.needle, add_special=True)
+        if not ref.alive or not all(data.prompt_ids):
+            return data
+        for s in token_sessions:
+            self._record_text(s, ref, strings, prompts, tick)
+        plan = self._batch_plan(rng, data.prompt_ids, needle if isinstance(needle, list) else data.prompt_ids[0])
+        data.placements = [pos for pos, _ in plan["placed"]]
+        data.prefix_prompts = [j for j in range(len(prompts)) if len(data.prompt_ids[j]) >= 4][: suite.prefix_prompts]
+        for s in self.sessions:
+            self._record_model(s, data, plan, s in token_sessions, tick)
+        return data
+
+    def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], tick: Callable) -> None:
+        for i, (_, text) in enumerate(strings):
+            ref_ids = ref.get(("tok", i))
+            ids = ref_ids if s is ref else s.call(("tok", i), "tokenize", text=text, add_special=False)
+            if isinstance(ref_ids, list):
+                s.call(("dec", i), "detokenize", ids=ref_ids)
+                s.call(("stream", i), "stream_detokenize", ids=ref_ids)
+            if isinstance(ids, list):
+                if ids == ref_ids and isinstance(s.records.get(("dec", i)), str):
+                    s.records[("rt", i)] = s.records[("dec", i)]
+                else:
+                    s.call(("rt", i), "detokenize", ids=ids)
+            tick(4)
+        if s is not ref:
+            for j, prompt in enumerate(prompts):
+                s.call(("tokp", j), "tokenize", text=prompt, add_special=True)
+        tick(2 * len(prompts))
+
+    def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
+        suite, k, n = self.suite, self.suite.top_k, self.suite.max_new_tokens
+        for j, ids in enumerate(data.prompt_ids):
+            s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
+            gen = s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+            if gen and gen.token_ids:
+                s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
+                if text_checks:
+                    s.call(("gendec", j), "detokenize", ids=gen.token_ids)
+                    s.call(("genstream", j), "stream_detokenize", ids=gen.token_ids)
+            tick(5)
+        for j in data.prefix_prompts:
+            self._record_prefix(s, data, j)
+            tick(4)
+        s.call("batch.alone", "generate_batch", batch=[plan["needle"]], max_new_tokens=n, top_k=k)
+        for p, (_, rows) in enumerate(plan["placed"]):
+            s.call(("batch.placed", p), "generate_batch", batch=rows, max_new_tokens=n, top_k=k)
+        s.call("batch.first", "generate_batch", batch=plan["first"], max_new_tokens=n, top_k=k)
+        s.records["batch.order"] = plan["order"]
+        s.call("batch.reordered", "generate_batch", batch=[plan["first"][i] for i in plan["order"]],
+               max_new_tokens=n, top_k=k)
+        tick(suite.batch_placements + 3)
+
+    def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
+        """Cold: after an unrelated prompt. Hot: after a prompt sharing the first 2/3 of the ids."""
+        if "prefix_reuse" not in s.capabilities:
+            for key in ("prefix.cold", "prefix.hot"):
+                s.skip((key, j), f"{s.label} does not declare capability 'prefix_reuse'")
+            return
+        ids, n, k = data.prompt_ids[j], self.suite.max_new_tokens, self.suite.top_k
+        other = data.prompt_ids[(j + 1) % len(data.prompt_ids)]
+        unrelated = [ids[0]] + [t for t in other[1:] if t != ids[1]] or other
+        shared = max(2, 2 * len(ids) // 3)
+        branch = ids[:shared] + [t for t in other[1:] if t != ids[shared % len(ids)]][:max(2, len(ids) - shared)]
+        s.call(("prefix.flush", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
+        s.call(("prefix.cold", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+        s.call(("prefix.branch", j), "generate", ids=branch, max_new_tokens=1, top_k=k)
+        s.call(("prefix.hot", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+
+    def _batch_plan(self, rng: random.Random, prompt_ids: list[list[int]], needle: list[int]) -> dict:
+        """The needle at the last row, then at random rows, of batches of other prompts (varied
+        lengths); and a batch of the prompts with a seeded permutation of its rows."""
+        size = self.suite.batch_size
+        fillers = [prompt_ids[i % len(prompt_ids)] for i in range(max(size - 1, 1) * 2)]
+        rows = list(range(size))
+        positions = [size - 1] + rng.sample(rows, min(size, max(0, self.suite.batch_placements - 1)))
+        placed = []
+        for pos in positions[: self.suite.batch_placements]:
+            others = rng.sample(fillers, size - 1)
+            placed.append((pos, others[:pos] + [needle] + others[pos:]))
+        first = [prompt_ids[i % len(prompt_ids)] for i in range(size)]
+        order = rows[:]
+        while size > 1 and order == rows:
+            rng.shuffle(order)
+        return {"needle": needle, "placed": placed, "first": first, "order": order}
+
+    # -- metadata ------------------------------------------------------------------------------
+    def _run_meta(self, started: dt.datetime, data: RunData | None) -> dict[str, Any]:
+        finished = dt.datetime.now(dt.timezone.utc)
+        configs = [{"label": s.label, **s.config.to_dict(), "status": s.status, "skip_reason": s.skip_reason,
+                    "capabilities": sorted(s.capabilities), "fingerprint": s.fingerprint,
+                    "load_s": round(s.load_time_s, 3), "engine_s": round(s.engine_time_s, 3), "calls": s.calls}
+                   for s in self.sessions]
+        digest = hashlib.sha256(json.dumps([c["label"] for c in configs] + [self.suite.name, self.options.seed,
+                                                                            started.isoformat()]).encode()).hexdigest()
+        return {
+            "id": f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}",
+            "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": self.options.command,
+            "model": {k: v for k, v in self.model.to_dict().items() if k != "files"},
+            "suite": self.suite.to_dict(),
+            "strings": len(data.strings) if data else 0,
+            "seed": self.options.seed,
+            "profile": self.options.profile.name,
+            "tolerances": self.options.profile.to_dict(),
+            "reference": data.reference.label if data else None,
+            "configs": configs,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def parse_config(spec: str) -> EngineConfig:
+    """``engine:dtype[:key=value...]`` -> EngineConfig (values: int, float, true/false, or text)."""
+    parts = [p.strip() for p in spec.strip().split(":")]
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError(f"configuration {spec!r} must look like engine:dtype[:key=value...]")
+    options: dict[str, Any] = {}
+    for knob in parts[2:]:
+        key, sep, raw = knob.partition("=")
+        if not sep or not key:
+            raise ValueError(f"configuration {spec!r}: knob {knob!r} must look like key=value")
+        options[key] = _knob_value(raw)
+    return EngineConfig(parts[0], parts[1], options)
+
+
+def _knob_value(raw: str) -> Any:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+#: The default configurations for the tiny model, by engine.
+DEFAULT_CONFIGS = {
+    "transformers": ("transformers:f32", "transformers:bf16"),
+    "llamacpp": ("llamacpp:f32", "llamacpp:f16", "llamacpp:q8_0", "llamacpp:f32:n_batch=4",
+                 "llamacpp:f32:prefix_cache=true"),
+    "onnxruntime": ("onnxruntime:f32",),
+}
+
+
+def default_configs(engines: list[str]) -> list[EngineConfig]:
+    """f32 for every engine plus transformers bf16 and llama.cpp f16/q8_0 when those engines run,
+    and two llama.cpp f32 variants for the chunked-prefill (n_batch=4) and prefix-reuse
+    (prefix_cache=true) oracles."""
+    out = []
+    for engine in engines:
+        out.extend(parse_config(spec) for spec in DEFAULT_CONFIGS.get(engine, (f"{engine}:f32",)))
+    return out

@@ -1,0 +1,154 @@
+"""One engine configuration during a run: its client, its status and everything it returned.
+
+Every call goes through :meth:`Session.call`, which records the result under a key, or a
+:class:`Missing` with the reason (capability not declared, ``Unsupported``, engine exception,
+crash, hang), and turns worker failures into :class:`Failure` entries the runner reports as
+Crash and System Hang findings. After a crash or hang the session is dead and later calls are
+recorded as missing, so the run goes on with the other engines.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+import numpy as np
+
+from difftest.protocol import EngineConfig, PromptScores, Unsupported
+from difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
+
+#: The capability each engine method needs.
+CAPABILITY_OF = {"tokenize": "tokenize", "detokenize": "detokenize", "stream_detokenize": "stream_detokenize",
+                 "prompt_logprobs": "prompt_logprobs", "generate": "generate", "generate_batch": "batch_generate"}
+STDERR_TAIL = 2000
+
+
+@dataclass
+class Missing:
+    """Why a recorded value is not there; oracles needing it are skipped with this reason."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass
+class Failure:
+    """A crash, hang or engine exception of one configuration (becomes a Crash / System Hang finding)."""
+
+    kind: str  # "crash" | "hang" | "error"
+    label: str
+    engine: str
+    method: str
+    message: str
+    stderr_tail: str = ""
+    returncode: int | None = None
+    count: int = 1
+
+
+@dataclass
+class Session:
+    config: EngineConfig
+    client: Any
+    status: str = "pending"  # pending | ok | crashed | hung | load-failed | unsupported
+    skip_reason: str = ""
+    capabilities: frozenset[str] = frozenset()
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    records: dict[Hashable, Any] = field(default_factory=dict)
+    arrays: dict[Hashable, np.ndarray] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    engine_time_s: float = 0.0
+    load_time_s: float = 0.0
+    calls: int = 0
+    call_log: list[tuple[str, dict[str, Any]]] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+    @property
+    def alive(self) -> bool:
+        return self.status == "ok"
+
+    def get(self, key: Hashable) -> Any:
+        """The recorded value, or a :class:`Missing` (falsy) with the reason."""
+        return self.records.get(key, Missing(f"{self.label}: not recorded ({self.status})"))
+
+    # -- start -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            info = self.client.start()
+        except Unsupported as exc:
+            self.status, self.skip_reason = "unsupported", f"{self.label} cannot be loaded: {exc}"
+            return
+        except (WorkerCrashed, WorkerTimeout, EngineError, OSError) as exc:
+            self._fail(exc, "load")
+            return
+        finally:
+            self.load_time_s = time.perf_counter() - t0
+        self.capabilities = frozenset(info.get("capabilities", ()))
+        self.fingerprint = info.get("fingerprint", {})
+        self.status = "ok"
+
+    # -- calls -----------------------------------------------------------------------------------
+    def call(self, key: Hashable, method: str, **kwargs: Any) -> Any:
+        """Run and record one engine call; returns the value or a :class:`Missing`."""
+        if not self.alive:
+            return self._missing(key, self.skip_reason or f"{self.label} is {self.status}")
+        need = CAPABILITY_OF[method]
+        if need not in self.capabilities:
+            return self._missing(key, f"{self.label} does not declare capability {need!r}")
+        if self.call_log is not None:
+            self.call_log.append((method, kwargs))
+        t0 = time.perf_counter()
+        try:
+            value = self.client.call(method, **kwargs)
+        except Unsupported as exc:
+            return self._missing(key, f"{self.label}: {method} unsupported: {exc}")
+        except (WorkerCrashed, WorkerTimeout, EngineError) as exc:
+            self._fail(exc, method)
+            return self._missing(key, f"{self.label}: {method} failed: {getattr(exc, 'message', exc)}")
+        finally:
+            self.engine_time_s += time.perf_counter() - t0
+            self.calls += 1
+        self.records[key] = value
+        if isinstance(value, PromptScores) and value.full_logprobs_file:
+            try:
+                self.arrays[key] = np.load(value.full_logprobs_file)
+            except OSError:
+                pass
+        return value
+
+    def skip(self, key: Hashable, reason: str) -> Missing:
+        """Record that ``key`` was not asked for, and why."""
+        return self._missing(key, reason)
+
+    def _missing(self, key: Hashable, reason: str) -> Missing:
+        missing = Missing(reason)
+        self.records[key] = missing
+        return missing
+
+    def _fail(self, exc: BaseException, method: str) -> None:
+        kind = "hang" if isinstance(exc, WorkerTimeout) else "crash" if isinstance(exc, WorkerCrashed) else "error"
+        if method == "load":
+            self.status = "load-failed"
+        elif kind != "error":
+            self.status = "hung" if kind == "hang" else "crashed"
+        message = getattr(exc, "message", None) or str(exc)
+        if isinstance(exc, EngineError):
+            message = f"{exc.type}: {exc.message}"
+        tail = getattr(exc, "stderr_tail", "") or getattr(exc, "traceback", "") or ""
+        for f in self.failures:
+            if (f.kind, f.method) == (kind, method):
+                f.count += 1
+                return
+        self.failures.append(Failure(kind, self.label, self.config.engine, method, message, tail[-STDERR_TAIL:],
+                                     getattr(exc, "returncode", None)))
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing a dead worker must not stop the run
+            pass

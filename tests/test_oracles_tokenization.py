@@ -1,0 +1,77 @@
+"""Tokenization oracles on hand-made recorded outputs: each check passes on agreeing data and
+fires, with the right root cause and location, on the failure it exists for."""
+from difftest.oracles.base import divergence, first_difference
+from difftest.oracles.tokenization import decode_match, round_trip, streaming_matches, token_ids_match
+
+
+def test_first_difference_positions_and_lengths():
+    assert first_difference([1, 2, 3], [1, 2, 3]) is None
+    assert first_difference([1, 2, 3], [1, 9, 3]) == 1
+    assert first_difference([1, 2], [1, 2, 3]) == 2
+    assert first_difference("abc", "abd") == 2
+
+
+def test_divergence_reports_five_tokens_of_context_each_side():
+    expected = list(range(20))
+    actual = expected[:12] + [99] + expected[13:]
+    div = divergence(expected, actual)
+    assert div["index"] == 12 and div["expected"] == 12 and div["actual"] == 99
+    assert div["context_start"] == 7
+    assert div["expected_context"] == list(range(7, 18))
+    assert div["actual_context"] == [7, 8, 9, 10, 11, 99, 13, 14, 15, 16, 17]
+
+
+def test_token_ids_match_passes_and_fires_with_location():
+    assert token_ids_match("hi there", [1, 5, 7], [1, 5, 7]).ok
+    v = token_ids_match(" hi there", [1, 32, 5, 7], [1, 5, 7])
+    assert not v.ok and v.root_cause == "incorrect-tokenization"
+    assert v.divergence["index"] == 1 and v.divergence["expected"] == 32 and v.divergence["actual"] == 5
+    assert "index 1" in v.message and "' hi there'" in v.message
+
+
+def test_round_trip_exact_text_passes_and_loss_fires():
+    assert round_trip("a b", [3, 4], "a b").ok
+    v = round_trip("  a", [3], " a")
+    assert not v.ok and v.root_cause == "incorrect-detokenization" and v.divergence["index"] == 1
+
+
+def test_round_trip_accepts_normalisation_the_reference_shares():
+    assert round_trip("e\u0301", [7], "\u00e9", reference_ids=[7], reference_decoded="\u00e9").ok
+    assert not round_trip("e\u0301", [7], "\u00e9", reference_ids=[7], reference_decoded="e\u0301").ok
+
+
+def test_round_trip_root_cause_tokenization_when_ids_differ_from_reference():
+    v = round_trip(" x", [8], "x", reference_ids=[2, 8], reference_decoded=" x")
+    assert v.root_cause == "incorrect-tokenization"
+
+
+def test_round_trip_replacement_character_points_to_character_encoding():
+    v = round_trip("\u65e5", [1, 2], "\ufffd\ufffd")
+    assert v.root_cause == "incorrect-character-encoding"
+
+
+def test_decode_match():
+    assert decode_match([1, 2], "ab", "ab").ok
+    v = decode_match([1, 2], "ab", "a b")
+    assert not v.ok and v.root_cause == "incorrect-detokenization" and v.divergence["index"] == 1
+
+
+def test_streaming_concatenation_equal_passes():
+    assert streaming_matches([1, 2, 3], "h\u00e9!", ["h", "", "\u00e9!"]).ok
+
+
+def test_streaming_split_utf8_fires_as_character_encoding():
+    v = streaming_matches([1, 2, 3], "h\u00e9", ["h", "\ufffd", "\ufffd"])
+    assert not v.ok and v.root_cause == "incorrect-character-encoding"
+    assert v.divergence["index"] == 1
+
+
+def test_streaming_replacement_already_in_the_full_decode_is_not_a_streaming_fault():
+    # Invalid bytes decode to U+FFFD in full too: the stream only has to agree.
+    assert streaming_matches([1, 2], "\ufffdx", ["\ufffd", "x"]).ok
+    assert not streaming_matches([1, 2], "\ufffdx", ["\ufffd", "y"]).ok
+
+
+def test_streaming_lost_text_is_detokenization():
+    v = streaming_matches([1, 2], "abc", ["a", "b"])
+    assert not v.ok and v.root_cause == "incorrect-detokenization" and v.divergence["index"] == 2
