@@ -9,6 +9,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test install campaign bench clean
 
+.DEFAULT_GOAL := demo
+include mk/vllm.mk
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -28,7 +31,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/enginebugs demo
 
-test: $(STAMP)
+# The vLLM CPU worker lives in its own venv (.venv-vllm, ~2-3 min once); CI runs its oracles too.
+test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest -q
 
 campaign: $(STAMP)
@@ -38,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache build *.egg-info
