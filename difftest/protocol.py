@@ -111,12 +111,15 @@ class PromptScores:
 
 @dataclass
 class Generation:
-    """Greedy (or seeded) continuation: new token ids, per-step top-k logprobs, and the text."""
+    """Greedy (or seeded) continuation: new token ids, per-step top-k logprobs, and the text.
+    ``cached_prompt_tokens``, where the engine reports it (vLLM), is how many prompt tokens came
+    from its prefix cache: a cold-vs-hot comparison with 0 there compared nothing."""
 
     prompt_ids: list[int]
     token_ids: list[int]
     top: list[TopK]
     text: str = ""
+    cached_prompt_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,7 +127,7 @@ class Generation:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Generation":
         return cls(list(d["prompt_ids"]), list(d["token_ids"]), [TopK.from_dict(t) for t in d["top"]],
-                   d.get("text", ""))
+                   d.get("text", ""), d.get("cached_prompt_tokens"))
 
 
 @runtime_checkable

