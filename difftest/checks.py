@@ -156,17 +156,21 @@ def config_pairs(d: RunData) -> list[tuple[Session, Session]]:
 
 
 def kld_summary(a: Session, b: Session, d: RunData) -> tuple[dict[str, Any] | None, str]:
-    """Tier-4 statistics over every prompt both sides scored with full log-probabilities."""
-    parts, missing = [], ""
+    """Tier-4 statistics over every prompt both sides scored with full log-probabilities
+    (``worst_prompt`` is the index of the prompt holding the largest KL divergence)."""
+    parts, missing, worst = [], "", (-1.0, None)
     for j in range(len(d.prompts)):
         x, y = a.arrays.get(("scores", j)), b.arrays.get(("scores", j))
         if x is None or y is None:
             missing = missing or (f"no full log-probabilities from {a.label if x is None else b.label} "
                                   f"for prompt {j}")
             continue
-        ids = d.prompt_ids[j]
-        parts.append(precision.position_stats(x, y, ids[1:]))
-    return (precision.summarize(parts) if parts else None), missing
+        parts.append(precision.position_stats(x, y, d.prompt_ids[j][1:]))
+        top = float(parts[-1]["kld"].max()) if len(parts[-1]["kld"]) else -1.0
+        worst = max(worst, (top, j), key=lambda t: t[0])
+    if not parts:
+        return None, missing
+    return {**precision.summarize(parts), "worst_prompt": worst[1]}, missing
 
 
 def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
@@ -204,7 +208,9 @@ def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outc
             verdict.root_cause = "incorrect-cache-management" if names[2].startswith("cache.") else verdict.root_cause
         metrics.append({"expected": a.label, "actual": b.label, "pair_class": cls, "oracle": names[2],
                         "tolerance": tol.to_dict(), "max_abs_logprob_delta": worst, **summary})
-        yield Outcome(names[2], configs, engines, None, verdict=verdict)
+        worst_prompt = summary.get("worst_prompt")
+        yield Outcome(names[2], configs, engines, d.prompts[worst_prompt] if worst_prompt is not None else None,
+                      verdict=verdict)
 
 
 # -- cache and batch: metamorphic pairs within one configuration --------------------------------

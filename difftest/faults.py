@@ -72,10 +72,24 @@ class FaultyEngine:
     def fingerprint(self) -> dict[str, Any]:
         return {**self.inner.fingerprint(), "planted_fault": self.name}
 
-    def __getattr__(self, name: str) -> Any:  # tokenize, detokenize, ... unless overridden
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    # Delegation of every protocol method; subclasses override what they break.
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        return self.inner.tokenize(text, add_special, parse_special)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.inner.detokenize(ids)
+
+    def stream_detokenize(self, ids: list[int]) -> list[str]:
+        return self.inner.stream_detokenize(ids)
+
+    def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
+        return self.inner.prompt_logprobs(ids, top_k, full)
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        return self.inner.generate(ids, max_new_tokens, top_k, seed)
+
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10) -> list[Generation]:
+        return self.inner.generate_batch(batch, max_new_tokens, top_k)
 
     def close(self) -> None:
         if self.inner is not None:

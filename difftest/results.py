@@ -13,7 +13,7 @@ Top-level object::
      "oracles":  [{oracle, family, description, configs, engines, status: pass|fail|skip, checks, passed,
                    failed, skipped, reason}],
      "metrics":  {"pairs": [{expected, actual, pair_class, oracle, tolerance, positions,
-                             max_abs_logprob_delta{generation, scores},
+                             max_abs_logprob_delta{generation, scores}, worst_prompt (index),
                              kld{mean, mean_err, max, min, median, p99.9, p99, p95, p90, p50, p10, p5, p1},
                              same_top1_pct, same_top1_err,
                              delta_p{mean, mean_err, rms, max, min, median, p99.9, ...}}]},

@@ -77,31 +77,38 @@ class Runner:
         self.console = console or Console(stderr=True)
         self.sessions: list[Session] = []
         self.timings: dict[str, float] = {}
+        self._data: RunData | None = None
+        self._started = dt.datetime.now(dt.timezone.utc)
 
     # -- orchestration -------------------------------------------------------------------------
     def run(self) -> RunResult:
-        started = dt.datetime.now(dt.timezone.utc)
+        self._started = dt.datetime.now(dt.timezone.utc)
         t0 = time.perf_counter()
         self.sessions = [Session(c, self.factory(c)) for c in self.configs]
         try:
             with self._progress() as progress:
                 self._start_all(progress)
                 t1 = time.perf_counter()
-                data = self._record(progress)
+                self._data = self._record(progress)
                 t2 = time.perf_counter()
-                metrics: list[dict[str, Any]] = []
-                task = progress.add_task("judging", total=None)
-                outcomes = list(evaluate(data, metrics)) if data else []
-                progress.update(task, total=1, completed=1)
-            t3 = time.perf_counter()
         finally:
             for s in self.sessions:
                 s.close()
-        self.timings = {"start_s": t1 - t0, "record_s": t2 - t1, "judge_s": t3 - t2,
-                        "engine_s": sum(s.engine_time_s for s in self.sessions)}
-        run = self._run_meta(started, data)
+        self.timings = {"start_s": t1 - t0, "record_s": t2 - t1, "engine_s": sum(s.engine_time_s for s in self.sessions)}
+        return self.judge(self.options.profile, t0)
+
+    def judge(self, profile: ToleranceProfile, t0: float | None = None) -> RunResult:
+        """Judge the recordings of :meth:`run` with ``profile``; no engine is called, so the same
+        outputs can be judged again under another profile."""
+        t2 = time.perf_counter()
+        data, metrics = self._data, []
+        if data is not None:
+            data.profile = profile
+        outcomes = list(evaluate(data, metrics)) if data else []
+        self.timings["judge_s"] = time.perf_counter() - t2
+        run = self._run_meta(self._started, data, profile)
         return assemble(run, outcomes, [f for s in self.sessions for f in s.failures], metrics,
-                        wall_s=time.perf_counter() - t0)
+                        wall_s=time.perf_counter() - (t0 if t0 is not None else t2))
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -205,6 +212,8 @@ class Runner:
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
         """Cold: after an unrelated prompt. Hot: after a prompt sharing the first 2/3 of the ids."""
+        if not s.alive:
+            return
         if "prefix_reuse" not in s.capabilities:
             for key in ("prefix.cold", "prefix.hot"):
                 s.skip((key, j), f"{s.label} does not declare capability 'prefix_reuse'")
@@ -237,7 +246,7 @@ class Runner:
         return {"needle": needle, "placed": placed, "first": first, "order": order}
 
     # -- metadata ------------------------------------------------------------------------------
-    def _run_meta(self, started: dt.datetime, data: RunData | None) -> dict[str, Any]:
+    def _run_meta(self, started: dt.datetime, data: RunData | None, profile: ToleranceProfile) -> dict[str, Any]:
         finished = dt.datetime.now(dt.timezone.utc)
         configs = [{"label": s.label, **s.config.to_dict(), "status": s.status, "skip_reason": s.skip_reason,
                     "capabilities": sorted(s.capabilities), "fingerprint": s.fingerprint,
@@ -254,8 +263,8 @@ class Runner:
             "suite": self.suite.to_dict(),
             "strings": len(data.strings) if data else 0,
             "seed": self.options.seed,
-            "profile": self.options.profile.name,
-            "tolerances": self.options.profile.to_dict(),
+            "profile": profile.name,
+            "tolerances": profile.to_dict(),
             "reference": data.reference.label if data else None,
             "configs": configs,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -291,7 +300,7 @@ def _knob_value(raw: str) -> Any:
 DEFAULT_CONFIGS = {
     "transformers": ("transformers:f32", "transformers:bf16"),
     "llamacpp": ("llamacpp:f32", "llamacpp:f16", "llamacpp:q8_0", "llamacpp:f32:n_batch=4",
-                 "llamacpp:f32:prefix_cache=true"),
+                 "llamacpp:f32:prefix_cache=false"),
     "onnxruntime": ("onnxruntime:f32",),
 }
 
@@ -299,7 +308,7 @@ DEFAULT_CONFIGS = {
 def default_configs(engines: list[str]) -> list[EngineConfig]:
     """f32 for every engine plus transformers bf16 and llama.cpp f16/q8_0 when those engines run,
     and two llama.cpp f32 variants for the chunked-prefill (n_batch=4) and prefix-reuse
-    (prefix_cache=true) oracles."""
+    (prefix_cache=false: every call cold, against llama.cpp's default reuse) pair oracles."""
     out = []
     for engine in engines:
         out.extend(parse_config(spec) for spec in DEFAULT_CONFIGS.get(engine, (f"{engine}:f32",)))

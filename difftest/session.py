@@ -73,7 +73,9 @@ class Session:
 
     def get(self, key: Hashable) -> Any:
         """The recorded value, or a :class:`Missing` (falsy) with the reason."""
-        return self.records.get(key, Missing(f"{self.label}: not recorded ({self.status})"))
+        if key in self.records:
+            return self.records[key]
+        return Missing(self.skip_reason or f"{self.label}: not recorded ({self.status})")
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:

@@ -296,3 +296,30 @@ def fake_model() -> ModelSpec:
     tok = FakeTokenizer()
     return ModelSpec("fake", {}, recipe_hash="fake-v1", context_length=512, vocab_size=tok.vocab_size,
                      bos_token_id=tok.bos_id, eos_token_id=tok.eos_id)
+
+
+def in_process_factory(model: ModelSpec | None = None):
+    """Runner client factory: the fake engine, or a planted fault (``difftest.faults``) wrapping
+    it when the configuration names one, all in this process."""
+    from difftest import faults
+    from difftest.inprocess import InProcessClient
+
+    model = model or fake_model()
+
+    def make(config: EngineConfig) -> InProcessClient:
+        fault = faults.FAULTS.get(config.engine)
+        return InProcessClient(fault(FakeEngine()) if fault else FakeEngine(), model, config)
+    return make
+
+
+def run_fake(specs: list[str], suite: str = "smoke", profile: str = "default", **options: Any):
+    """Run the runner in-process over fake-engine configurations (``fake:f32``,
+    ``logit_noise:f32:wraps=fake``, ...); returns the RunResult."""
+    from difftest.runner import Runner, RunOptions, parse_config
+    from difftest.suites import load_suite
+    from difftest.tolerances import load_profile
+
+    options.setdefault("progress", False)
+    opts = RunOptions(profile=load_profile(profile), **options)
+    return Runner(fake_model(), [parse_config(s) for s in specs], load_suite(suite), opts,
+                  client_factory=in_process_factory()).run()

@@ -1,0 +1,83 @@
+"""Negative controls: each planted fault, wrapped around the clean fake engine, is flagged by the
+oracle that exists for it with the right root cause and component, and by no other oracle family;
+in the runs of the other faults the same oracle passes (the control shows it can pass)."""
+import pytest
+
+from difftest.faults import FAULTS, LeadingSpaceDropper, StalePrefixCache
+from difftest.protocol import EngineConfig
+from tests.fake_engine import FakeEngine, fake_model, run_fake
+
+#: fault -> (oracles that must fire, root cause, component)
+EXPECTED = {
+    "leading_space_dropper": ({"tokenization.ids", "tokenization.round_trip"}, "incorrect-tokenization",
+                              "input-processor"),
+    "utf8_stream_splitter": ({"tokenization.streaming"}, "incorrect-character-encoding", "output-processor"),
+    "stale_prefix_cache": ({"cache.prefix_reuse"}, "incorrect-cache-management", "resource-manager"),
+    "batch_crosstalk": ({"batch.needle", "batch.order"}, "incorrect-cache-management", "job-manager"),
+    "logit_noise": ({"precision.tokens", "precision.logprobs", "precision.kld"}, "numerical-issue", "operators"),
+}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {fault: run_fake(["fake:f32", f"{fault}:f32:wraps=fake"], reference="fake:f32") for fault in EXPECTED}
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+def test_fault_is_flagged_by_its_oracle_only(runs, fault):
+    oracles, root_cause, component = EXPECTED[fault]
+    result = runs[fault]
+    label = f"{fault}:f32[wraps=fake]"
+    assert result.exit_code == 1
+    assert {f.oracle for f in result.findings} == oracles
+    for f in result.findings:
+        assert f.configs[-1] == label and f.root_cause == root_cause and f.component == component
+        assert f.symptom == "unexpected-output" and f.message and f.prompt is not None or f.oracle == "batch.order"
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+def test_the_same_oracles_pass_on_engines_without_that_fault(runs, fault):
+    oracles = EXPECTED[fault][0]
+    for other, result in runs.items():
+        if other == fault:
+            continue
+        passed = {o["oracle"] for o in result.oracles if o["status"] == "pass" and o["configs"][-1].startswith(other)}
+        assert oracles <= passed, (fault, other, oracles - passed)
+
+
+def test_findings_locate_the_fault():
+    result = run_fake(["fake:f32", "leading_space_dropper:f32:wraps=fake"], reference="fake:f32")
+    ids = next(f for f in result.findings if f.oracle == "tokenization.ids")
+    assert ids.prompt.startswith(" ")
+    div = ids.first_divergence
+    assert div["index"] == 0 and len(div["expected_context"]) <= 11 and div["expected"] != div["actual"]
+    assert 1 < ids.occurrences < ids.checks and len(ids.examples) == min(3, ids.occurrences - 1)
+
+
+def test_stale_prefix_cache_only_misbehaves_on_a_prefix_hit():
+    engine = StalePrefixCache(FakeEngine())
+    engine.load(fake_model(), EngineConfig("stale_prefix_cache", "f32", {"wraps": "fake"}))
+    clean = FakeEngine()
+    clean.load(fake_model(), EngineConfig("fake"))
+    prompt = clean.tokenize("The cache stores the long prompt before noon")
+    other = prompt[:6] + clean.tokenize(" and then something else", add_special=False)
+    assert engine.generate(prompt, 6).token_ids == clean.generate(prompt, 6).token_ids  # cold: same
+    engine.generate(other, 1)
+    assert engine.generate(prompt, 6).token_ids != clean.generate(prompt, 6).token_ids  # hot: stale
+
+
+def test_leading_space_dropper_in_process():
+    engine = LeadingSpaceDropper(FakeEngine())
+    engine.load(fake_model(), EngineConfig("leading_space_dropper", "f32", {"wraps": "fake"}))
+    assert engine.tokenize(" hello", add_special=False) == engine.tokenize("hello", add_special=False)
+    assert engine.tokenize("hello world", add_special=False) == FakeEngine().tokenize("hello world", add_special=False)
+
+
+def test_every_fault_is_a_plugin_factory():
+    import difftest.faults as faults
+
+    for name, cls in FAULTS.items():
+        engine = getattr(faults, name)()
+        assert isinstance(engine, cls) and engine.name == name
+        for method in ("load", "fingerprint", "tokenize", "detokenize", "prompt_logprobs", "generate"):
+            assert callable(getattr(engine, method))
