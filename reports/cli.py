@@ -75,3 +75,6 @@ def export_cmd(db, fmt, out_dir) -> None:
         except ImportError as exc:
             raise UserError(f"{fmt} export needs pandas/pyarrow: pip install 'enginebugs[export]' ({exc})") from None
     click.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+from reports.difftest_cli import difftest_cmd; report.add_command(difftest_cmd)  # noqa: E402,E702
