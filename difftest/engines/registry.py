@@ -16,6 +16,7 @@ BUILTIN = {
     "transformers": "difftest.engines.transformers_engine:create",
     "llamacpp": "difftest.engines.llamacpp_engine:create",
     "onnxruntime": "difftest.engines.onnxruntime_engine:create",
+    "vllm": "difftest.engines.vllm_engine:create",
 }
 _plugins: dict[str, str] = {}
 
@@ -67,6 +68,21 @@ def register_plugin(ref: str) -> str:
         raise PluginError(f"engine plugin {ref!r}: engine {name!r} lacks {', '.join(missing) or 'capabilities'}")
     _plugins[name] = ref
     return name
+
+
+def worker_python(name: str) -> tuple[str | None, str]:
+    """The interpreter an engine's worker should run under, from the module-level
+    ``worker_python()`` of the engine's module (vLLM: its own virtual environment), and why there
+    is none; ``(None, "")`` means the current interpreter."""
+    ref = available_engines().get(name)
+    if ref is None:
+        return None, ""
+    try:
+        module = importlib.import_module(ref.partition(":")[0])
+    except ImportError:
+        return None, ""
+    finder = getattr(module, "worker_python", None)
+    return finder() if callable(finder) else (None, "")
 
 
 def create_engine(name: str) -> Any:

@@ -176,7 +176,7 @@ class VllmEngine(EngineBase):
 
     # -- requests ----------------------------------------------------------------------------------
     def _params(self, *, max_tokens: int, top_k: int, seed: int | str | None = None,
-                prompt_logprobs: int | None = None) -> Any:
+                prompt_logprobs: int | None = None, detokenize: bool = True) -> Any:
         """Greedy for ``seed=None``, sampling at ``temperature`` with a per-request seed for an int,
         sampling from the engine's global generator for ``UNSEEDED``."""
         from vllm import SamplingParams
@@ -186,7 +186,7 @@ class VllmEngine(EngineBase):
         sampled = seed is not None
         return SamplingParams(max_tokens=max_tokens, temperature=float(self.option("temperature")) if sampled else 0.0,
                               seed=seed if isinstance(seed, int) else None, logprobs=top_k,
-                              prompt_logprobs=prompt_logprobs,
+                              prompt_logprobs=prompt_logprobs, detokenize=detokenize,
                               skip_special_tokens=bool(self.option("skip_special_tokens")))
 
     def _run(self, prompts: list[list[int]], params: Any | list[Any]) -> list[Any]:
@@ -210,7 +210,8 @@ class VllmEngine(EngineBase):
         if len(ids) < 2:
             return PromptScores(list(ids), [], [])
         k = -1 if full else top_k
-        (output,) = self._run([ids], self._params(max_tokens=1, top_k=top_k, prompt_logprobs=k))
+        # No text needed: detokenizing every returned candidate costs ~10x the forward pass.
+        (output,) = self._run([ids], self._params(max_tokens=1, top_k=top_k, prompt_logprobs=k, detokenize=False))
         rows = output.prompt_logprobs[1:]  # entry i scores ids[i] given ids[:i]; entry 0 is None
         scores = PromptScores(list(ids), [float(row[ids[i + 1]].logprob) for i, row in enumerate(rows)],
                               [_top(row, top_k) for row in rows])
