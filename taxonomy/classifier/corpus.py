@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taxonomy import TAXONOMY, UnknownCategory
-from taxonomy.classifier import TARGETS
 from taxonomy.store import Store
 
 SEED_CORPUS = Path(__file__).resolve().parents[2] / "datasets" / "seed_reports.jsonl"

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.svm import LinearSVC
 
@@ -37,7 +37,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     A linear SVM fitted on all examples, its scores calibrated by temperature scaling learnt on
     ``CALIBRATION_FOLDS`` out-of-fold predictions, where every class has at least two examples;
-    otherwise logistic regression, whose probabilities need no extra folds.
+    otherwise (a class with a single example) logistic loss fitted by SGD, whose probabilities need
+    no extra folds.
     """
 
     def __init__(self, C: float = 0.5):
@@ -54,7 +55,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             model = CalibratedClassifierCV(LinearSVC(C=self.C, class_weight="balanced"), method="temperature",
                                            cv=min(CALIBRATION_FOLDS, smallest), ensemble=False)
         else:
-            model = LogisticRegression(C=10 * self.C, class_weight="balanced", max_iter=2000)
+            model = SGDClassifier(loss="log_loss", class_weight="balanced", random_state=0)
         self.pipeline_ = make_pipeline(features(), model).fit(list(texts), y)
         for _, vectorizer in self.pipeline_[0].transformer_list:
             vectorizer.stop_words_ = None  # the pruned n-grams: only needed for introspection, huge to save

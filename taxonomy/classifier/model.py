@@ -11,7 +11,7 @@ import pickle
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,7 @@ class PreLabelModel:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, taxonomy_version: str | None = None) -> "PreLabelModel":
+    def load(cls, path: str | Path, taxonomy_version: str | None = None) -> PreLabelModel:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"no model file at {path}")
@@ -118,7 +118,7 @@ def train(examples: list[Example], *, strategy: str = "auto", corpus: str = "",
         "corpus": corpus,
         "corpus_hash": corpus_hash(examples),
         "sklearn_version": sklearn.__version__,
-        "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return PreLabelModel(estimators, info)
 

@@ -14,7 +14,13 @@ from rich.console import Console
 
 from taxonomy import TAXONOMY, UnknownCategory
 from taxonomy.labelling.coders import (
-    coder_answers, dimensions_for, display, is_complete, last_touched_record, save_answer, to_slugs,
+    coder_answers,
+    dimensions_for,
+    display,
+    is_complete,
+    last_touched_record,
+    save_answer,
+    to_slugs,
 )
 from taxonomy.labelling.terminal import Input, body_markdown, choices_table, record_header, render_lines
 from taxonomy.store import Store
