@@ -46,3 +46,8 @@ def test_group_db_option_reaches_subcommands(tmp_path):
     db = make_store(tmp_path / "s.db", 2)
     out = CliRunner().invoke(main, ["label", "--db", str(db), "export", "--coder", "zoe"])
     assert out.exit_code == 0 and out.output.count("vllm-project/vllm/issues/") == 2
+
+
+def test_labeller_on_an_empty_store_says_so(tmp_path):
+    out = CliRunner().invoke(main, ["label", "--coder", "zoe", "--db", str(tmp_path / "new.db")])
+    assert out.exit_code == 2 and "holds no records" in out.output

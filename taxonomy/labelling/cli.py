@@ -72,6 +72,8 @@ def label(ctx, db, coder, engine, source, review, model, no_suggestions, page_li
     with Store.open(db) as store:
         queue = build_queue(store, coder, engine=engine, source=source, include_done=review)
         if not queue:
+            if not store.count():
+                raise UserError(f"{db} holds no records: import some first (enginebugs study import, mine)")
             console.print(f"nothing left to label for {coder} (use --all to review finished records)")
             return
         suggest = None if no_suggestions else _suggester(model, console)
