@@ -17,6 +17,8 @@ BUILTIN = {
     "llamacpp": "difftest.engines.llamacpp_engine:create",
     "onnxruntime": "difftest.engines.onnxruntime_engine:create",
     "vllm": "difftest.engines.vllm_engine:create",
+    "transformers-cuda": "difftest.engines.cuda:create_transformers_cuda",
+    "onnxruntime-cuda": "difftest.engines.cuda:create_onnxruntime_cuda",
 }
 _plugins: dict[str, str] = {}
 
