@@ -221,8 +221,11 @@ def cache_checks(d: RunData) -> Iterator[Outcome]:
             yield _check("cache.kv_recompute", (s,), prompt, lambda g, r: cache.cached_vs_recompute(g, r, tol),
                          s.get(("gen", j)), s.get(("recompute", j)))
         for j in d.prefix_prompts:
+            hot = s.get(("prefix.hot", j))
+            if getattr(hot, "cached_prompt_tokens", None) == 0:  # the engine says nothing came from its cache
+                hot = Missing(f"{s.label} reused no cached prefix on the hot call (cached_prompt_tokens=0)")
             yield _check("cache.prefix_reuse", (s,), d.prompts[j], lambda c, h: cache.cold_vs_hot(c, h, tol),
-                         s.get(("prefix.cold", j)), s.get(("prefix.hot", j)))
+                         s.get(("prefix.cold", j)), hot)
 
 
 def batch_checks(d: RunData) -> Iterator[Outcome]:

@@ -48,15 +48,20 @@ class RunOptions:
     progress: bool = True
     plugins: tuple[str, ...] = ()
     keep_call_log: bool = False
+    parallel: bool = True
     command: str = ""
 
 
 def worker_factory(model: ModelSpec, options: RunOptions) -> ClientFactory:
     """Clients that run each configuration in its own ``python -m difftest.worker`` process."""
+    from difftest.engines.registry import worker_python
     from difftest.worker import WorkerClient
 
     def make(config: EngineConfig) -> Any:
-        return WorkerClient(config.engine, model, config, plugins=list(options.plugins), timeout_s=options.timeout_s,
+        # An engine with its own environment (vLLM: .venv-vllm) runs there; where that is missing the
+        # worker runs here and the engine's load() raises Unsupported with the reason (a skip).
+        return WorkerClient(config.engine, model, config, python=worker_python(config.engine)[0],
+                            plugins=list(options.plugins), timeout_s=options.timeout_s,
                             load_timeout_s=max(options.load_timeout_s, options.timeout_s))
     return make
 
@@ -160,14 +165,23 @@ class Runner:
         needle = ref.call("needle", "tokenize", text=suite.needle, add_special=True)
         if not ref.alive or not all(data.prompt_ids):
             return data
-        for s in token_sessions:
-            self._record_text(s, ref, strings, prompts, tick)
+        self._each(token_sessions, lambda s: self._record_text(s, ref, strings, prompts, tick))
         plan = self._batch_plan(rng, data.prompt_ids, needle if isinstance(needle, list) else data.prompt_ids[0])
         data.placements = [pos for pos, _ in plan["placed"]]
         data.prefix_prompts = [j for j in range(len(prompts)) if len(data.prompt_ids[j]) >= 4][: suite.prefix_prompts]
-        for s in self.sessions:
-            self._record_model(s, data, plan, s in token_sessions, tick)
+        self._each(self.sessions, lambda s: self._record_model(s, data, plan, s in token_sessions, tick))
         return data
+
+    def _each(self, sessions: list[Session], work: Callable[[Session], None]) -> None:
+        """Run ``work`` for every session: concurrently (one thread per worker process, each
+        session's calls stay in order) unless ``options.parallel`` is off."""
+        if not self.options.parallel or len(sessions) < 2:
+            for s in sessions:
+                work(s)
+            return
+        with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+            for future in [pool.submit(work, s) for s in sessions]:
+                future.result()
 
     def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], tick: Callable) -> None:
         for i, (_, text) in enumerate(strings):
@@ -302,6 +316,8 @@ DEFAULT_CONFIGS = {
     "llamacpp": ("llamacpp:f32", "llamacpp:f16", "llamacpp:q8_0", "llamacpp:f32:n_batch=4",
                  "llamacpp:f32:prefix_cache=false"),
     "onnxruntime": ("onnxruntime:f32",),
+    # vLLM's own defaults (prefix caching on), and prefill in 16-token chunks (cache.chunked_prefill).
+    "vllm": ("vllm:f32", "vllm:f32:max_num_batched_tokens=16"),
 }
 
 

@@ -1,0 +1,65 @@
+"""Tokenizer comparison throughput on the tiny model, per engine pair: strings per second for
+tokenizing every edge-case string in both engines and running the token-ids oracle on the pair.
+
+Two figures per pair: engines loaded in this process (the oracle's own cost plus the tokenizers),
+and engines in their worker subprocesses (what ``difftest run`` does: one JSON round trip per
+string and engine). Goal: >= 10,000 strings/s per engine pair.
+
+Run: ``python -m benchmarks.bench_tokenizer_compare``.
+"""
+from __future__ import annotations
+
+import time
+
+from difftest import strings
+from difftest.engines.registry import create_engine
+from difftest.models import get_model
+from difftest.oracles.tokenization import token_ids_match
+from difftest.protocol import EngineConfig
+from difftest.worker import WorkerClient
+
+ENGINES = ("transformers", "llamacpp", "onnxruntime")
+PAIRS = (("transformers", "llamacpp"), ("transformers", "onnxruntime"), ("llamacpp", "onnxruntime"))
+PER_GENERATOR = 200
+GOAL = 10_000
+
+
+def compare(a, b, texts: list[str]) -> tuple[float, int]:
+    """Strings per second and number of disagreeing strings for one engine pair."""
+    t0 = time.perf_counter()
+    differ = 0
+    for text in texts:
+        if not token_ids_match(text, a.tokenize(text, False), b.tokenize(text, False)).ok:
+            differ += 1
+    return len(texts) / (time.perf_counter() - t0), differ
+
+
+def main() -> None:
+    model = get_model("tiny")
+    texts = [t for _, t in strings.cases(seed=0, per_generator=PER_GENERATOR)]
+    print(f"{len(texts)} edge-case strings ({PER_GENERATOR} per generator + datasets/tokenizer_edge_cases.txt)")
+    local = {}
+    for name in ENGINES:
+        engine = create_engine(name)
+        engine.load(model, EngineConfig(name, "f32", {"threads": 1}))
+        local[name] = engine
+    workers = {name: WorkerClient(name, model, EngineConfig(name, "f32", {"threads": 1})) for name in ENGINES}
+    for w in workers.values():
+        w.start()
+    try:
+        print(f"{'pair':32} {'in-process strings/s':>22} {'via workers strings/s':>23} {'disagree':>9}  goal >= {GOAL:,}")
+        for a, b in PAIRS:
+            compare(local[a], local[b], texts[:50])  # warm-up
+            best_local = max(compare(local[a], local[b], texts)[0] for _ in range(3))
+            best_worker, differ = max(compare(workers[a], workers[b], texts) for _ in range(2))
+            verdict = "meets" if best_local >= GOAL else "misses"
+            print(f"{a + ' vs ' + b:32} {best_local:22,.0f} {best_worker:23,.0f} {differ:9d}  in-process {verdict} goal")
+    finally:
+        for w in workers.values():
+            w.close()
+        for e in local.values():
+            e.close()
+
+
+if __name__ == "__main__":
+    main()
