@@ -33,7 +33,7 @@ ARCH: dict[str, Any] = {
 SEED = 20260
 #: Standard deviations of the random weights, chosen so attention is not uniform and logits spread
 #: over a few nats (the default 0.02 init gives a near-flat distribution that hides divergences).
-WEIGHT_STD = {"embed": 1.0, "qk": 0.25, "vo": 0.09, "mlp": 0.09, "lm_head": 0.25, "norm_jitter": 0.1}
+WEIGHT_STD = {"embed": 1.0, "qk": 0.15, "vo": 0.09, "mlp": 0.09, "lm_head": 0.2, "norm_jitter": 0.1}
 
 
 def corpus_files() -> list[Path]:
@@ -42,7 +42,7 @@ def corpus_files() -> list[Path]:
 
 def recipe() -> dict[str, Any]:
     return {
-        "name": "tiny", "version": 2, "arch": ARCH, "seed": SEED, "weight_std": WEIGHT_STD,
+        "name": "tiny", "version": 3, "arch": ARCH, "seed": SEED, "weight_std": WEIGHT_STD,
         "tokenizer": {"type": "byte-level-bpe", "specials": [BOS, EOS, PAD], "min_frequency": 2},
         "corpus": {p.name: file_digest(p)[:16] for p in corpus_files()},
     }
