@@ -88,8 +88,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (frozenset, set)):
         return sorted(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
+        return value.tolist()
     return value
 
 
@@ -221,14 +221,14 @@ class WorkerClient:
             raise RuntimeError("worker already started")
         if self.artifacts_dir is None:
             self.artifacts_dir = Path(tempfile.mkdtemp(prefix="enginebugs-worker-"))
-        self.proc = subprocess.Popen(
-            [self.python, "-m", "difftest.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=self._environment(), start_new_session=True)
-        self._threads = [threading.Thread(target=self._pump_stdout, daemon=True),
-                         threading.Thread(target=self._pump_stderr, daemon=True)]
-        for t in self._threads:
-            t.start()
         try:
+            self.proc = subprocess.Popen(
+                [self.python, "-m", "difftest.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=self._environment(), start_new_session=True)
+            self._threads = [threading.Thread(target=self._pump_stdout, daemon=True),
+                             threading.Thread(target=self._pump_stderr, daemon=True)]
+            for t in self._threads:
+                t.start()
             info = self._request("load", {"engine": self.engine, "model": self.model.to_dict(),
                                           "config": self.config.to_dict(), "plugins": self.plugins,
                                           "artifacts_dir": str(self.artifacts_dir)}, self.load_timeout_s)

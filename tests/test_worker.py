@@ -82,6 +82,30 @@ def test_load_failure_raises_engine_error_and_stops_the_worker():
     assert not w.alive
 
 
+def test_crash_while_loading_is_a_crash():
+    w = planted(abort_load=True)
+    with pytest.raises(WorkerCrashed) as err:
+        w.start()
+    assert err.value.returncode == -6 and "aborting in load" in err.value.stderr_tail
+
+
+def test_missing_interpreter_is_an_os_error_and_leaves_no_temp_dir():
+    w = WorkerClient("planted-failures", MODEL, EngineConfig("planted-failures"), python="/nonexistent/python")
+    with pytest.raises(OSError):
+        w.start()
+    assert w.artifacts_dir is not None and not w.artifacts_dir.exists()
+
+
+def test_results_are_made_json_safe():
+    import numpy as np
+
+    from difftest.protocol import TopK
+    from difftest.worker import to_jsonable
+
+    value = {"a": np.float32(0.5), "b": [TopK([1], [np.float64(-1.0)])], "c": np.arange(3), "d": frozenset({2, 1})}
+    assert to_jsonable(value) == {"a": 0.5, "b": [{"ids": [1], "logprobs": [-1.0]}], "c": [0, 1, 2], "d": [1, 2]}
+
+
 def test_unknown_engine_fails_at_load():
     w = WorkerClient("no-such-engine", MODEL, EngineConfig("no-such-engine"))
     with pytest.raises(EngineError, match="unknown engine 'no-such-engine'"):

@@ -20,6 +20,9 @@ class PlantedFailures:
     def load(self, model, config) -> None:
         if config.options.get("fail_load"):
             raise RuntimeError("refusing to load: fail_load is set")
+        if config.options.get("abort_load"):
+            print(f"{MARKER}: aborting in load", file=sys.stderr, flush=True)
+            os.abort()
         self.config = config
 
     def fingerprint(self) -> dict:
