@@ -71,3 +71,11 @@ def test_llamacpp_prefix_cache_reuses_across_calls(tiny_worker, reference):
     assert generation_diff(cached.generate(variant, 6), fresh.generate(variant, 6)) < TOL
     assert cached.call("reset_prefix_cache") is True
     assert max_abs_diff(cached.prompt_logprobs(ids), fresh.prompt_logprobs(ids)) < TOL
+
+
+def test_transformers_bf16_runs_in_its_own_precision_tier(tiny_worker, reference):
+    bf16 = tiny_worker("transformers", "bf16")
+    assert bf16.fingerprint["weights_dtype"] == "torch.bfloat16"
+    ids, ref, _ = reference
+    worst = max(max_abs_diff(r, bf16.prompt_logprobs(i, top_k=10)) for i, r in zip(ids[:2], ref[:2]))
+    assert 1e-3 < worst < 1.0, worst
