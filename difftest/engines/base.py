@@ -1,4 +1,4 @@
-"""Shared pieces of the engine adapters: log-softmax/top-k, greedy decoding, option access and the
+"""Shared pieces of the engine adapters: log-softmax/top-k, EOS handling, option access and the
 environment fingerprint. Heavy engine libraries are never imported here."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))).astype(np.float32)
 
 
-def top_k(logprobs_row: np.ndarray, k: int) -> TopK:
+def top_entries(logprobs_row: np.ndarray, k: int) -> TopK:
     """The ``k`` best ids of one row, best first; ties go to the lower id."""
     k = min(k, logprobs_row.shape[-1])
     order = np.lexsort((np.arange(logprobs_row.shape[-1]), -logprobs_row.astype(np.float64)))[:k]
@@ -40,26 +40,10 @@ def scores_from_logits(ids: list[int], logits: np.ndarray, k: int, full: bool, a
     """PromptScores from per-position logits (``len(ids)`` rows): position ``i`` scores ``ids[i+1]``."""
     lp = log_softmax(logits[: len(ids) - 1])
     scores = PromptScores(list(ids), [float(lp[i, ids[i + 1]]) for i in range(len(lp))],
-                          [top_k(row, k) for row in lp])
+                          [top_entries(row, k) for row in lp])
     if full:
         scores.full_logprobs_file = artifacts.save("prompt-logprobs", lp)
     return scores
-
-
-def greedy_decode(prompt_ids: list[int], first_logits: np.ndarray, feed: Callable[[int], np.ndarray],
-                  max_new_tokens: int, k: int, eos_id: int | None) -> tuple[list[int], list[TopK]]:
-    """Greedy loop: pick the argmax of ``first_logits``, ``feed`` it to get the next logits; stops
-    after ``max_new_tokens`` or right after EOS (which is kept)."""
-    new, tops, logits = [], [], first_logits
-    for step in range(max_new_tokens):
-        lp = log_softmax(logits)
-        tops.append(top_k(lp, k))
-        token = int(np.argmax(lp))
-        new.append(token)
-        if token == eos_id or step == max_new_tokens - 1:
-            break
-        logits = feed(token)
-    return new, tops
 
 
 def cut_at_eos(tokens: list[int], eos_id: int | None) -> list[int]:

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.base import EngineBase, greedy_decode, log_softmax, scores_from_logits, top_k
+from difftest.engines.base import EngineBase, log_softmax, scores_from_logits, top_entries
 from difftest.engines.streaming import llama_server_chunks
-from difftest.protocol import Generation, PromptScores, Unsupported
+from difftest.protocol import Generation, PromptScores
 
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
 
@@ -138,7 +138,7 @@ class LlamaCppEngine(EngineBase):
         new, tops = [], []
         for token in self.llm.generate(ids, temp=0.0, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True):
             lp = log_softmax(self.llm.scores[self.llm.n_tokens - 1])
-            tops.append(top_k_of(lp, top_k))
+            tops.append(top_entries(lp, top_k))
             new.append(int(token))
             if token == self.eos_id or len(new) >= max_new_tokens:
                 break
@@ -175,7 +175,7 @@ class LlamaCppEngine(EngineBase):
             for step in range(max_new_tokens):
                 for seq in active:
                     lp = log_softmax(last_logits[seq])
-                    tops[seq].append(top_k_of(lp, top_k))
+                    tops[seq].append(top_entries(lp, top_k))
                     outs[seq].append(int(np.argmax(lp)))
                 active = [s for s in active if outs[s][-1] != self.eos_id and step < max_new_tokens - 1]
                 if not active:
@@ -211,8 +211,6 @@ class LlamaCppEngine(EngineBase):
         if llm is not None:
             llm.close()
 
-
-top_k_of = top_k
 
 
 def create() -> LlamaCppEngine:

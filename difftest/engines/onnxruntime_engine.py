@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.base import EngineBase, cut_at_eos, greedy_decode, log_softmax, scores_from_logits, top_k
+from difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
 from difftest.protocol import Generation, PromptScores, Unsupported
 
 OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
@@ -112,7 +112,7 @@ class OnnxRuntimeEngine(EngineBase):
         for step in range(max_new_tokens):
             lp = log_softmax(last)
             for b in range(len(rows)):
-                tops[b].append(top_k(lp[b], k))
+                tops[b].append(top_entries(lp[b], k))
                 outs[b].append(int(np.argmax(lp[b])))
             if step == max_new_tokens - 1 or all(self.eos_id in o for o in outs):
                 break

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.base import EngineBase, cut_at_eos, scores_from_logits, top_k
+from difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
 from difftest.protocol import Generation, PromptScores, Unsupported
 
 DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
@@ -103,13 +103,11 @@ class TransformersEngine(EngineBase):
         with torch.no_grad():
             out = self.lm.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_config)
         steps = torch.stack(out.logits, dim=1).float().numpy()  # (batch, steps, vocab)
-        from difftest.engines.base import log_softmax
-
         results = []
         for b, row in enumerate(rows):
             new = cut_at_eos([int(t) for t in out.sequences[b, width:]], self.eos_id)
             lp = log_softmax(steps[b, : len(new)])
-            results.append(Generation(list(row), new, [top_k(r, k) for r in lp], self.detokenize(new)))
+            results.append(Generation(list(row), new, [top_entries(r, k) for r in lp], self.detokenize(new)))
         return results
 
     def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
