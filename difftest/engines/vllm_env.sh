@@ -24,7 +24,7 @@ esac
 STAMP="$VENV/.vllm-env-built"
 WANT="$FLAVOR ${PINS[*]}"
 if [[ -f "$STAMP" ]] && [[ "$(head -n1 "$STAMP")" == "$WANT" ]]; then
-  echo ">> $VENV is up to date ($WANT)"; exit 0
+  touch "$STAMP"; echo ">> $VENV is up to date ($WANT)"; exit 0
 fi
 start=$(date +%s)
 echo ">> building $VENV ($WANT); about 2-3 minutes from the local package mirror"
