@@ -30,9 +30,14 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def top_entries(logprobs_row: np.ndarray, k: int) -> TopK:
-    """The ``k`` best ids of one row, best first; ties go to the lower id."""
-    k = min(k, logprobs_row.shape[-1])
-    order = np.lexsort((np.arange(logprobs_row.shape[-1]), -logprobs_row.astype(np.float64)))[:k]
+    """The ``k`` best ids of one row, best first; ties go to the lower id (NaN sorts last)."""
+    row = np.nan_to_num(np.asarray(logprobs_row, dtype=np.float64), nan=-np.inf)
+    k = min(k, row.shape[-1])
+    if k <= 0:
+        return TopK([], [])
+    threshold = np.partition(row, row.shape[-1] - k)[row.shape[-1] - k]
+    candidates = np.flatnonzero(row >= threshold)  # the top k plus anything tied with the k-th
+    order = candidates[np.lexsort((candidates, -row[candidates]))][:k]
     return TopK([int(i) for i in order], [float(logprobs_row[i]) for i in order])
 
 
