@@ -45,6 +45,7 @@ class RunData:
     prompt_ids: list[list[int]]
     needle: str = ""
     placements: list[int] = field(default_factory=list)
+    special_ids: set[int] = field(default_factory=set)
     prefix_prompts: list[int] = field(default_factory=list)
     vocab_size: int = 0
 
@@ -104,11 +105,9 @@ def tokenization_checks(d: RunData) -> Iterator[Outcome]:
                 yield _check("tokenization.ids", pair, prompt,
                              lambda a, b, t=prompt: tokenization.token_ids_match(t, a, b),
                              ref.get(("tokp", j)), s.get(("tokp", j)))
-        for j, prompt in enumerate(d.prompts):
-            gen = s.get(("gen", j))
-            yield _check("tokenization.streaming", (s,), prompt,
-                         lambda g, full, chunks: tokenization.streaming_matches(g.token_ids, full, chunks),
-                         gen, s.get(("gendec", j)), s.get(("genstream", j)))
+        for j, prompt in enumerate(d.prompts):  # the text tokens this engine generated for the prompt
+            yield _check("tokenization.streaming", (s,), prompt, tokenization.streaming_matches,
+                         s.get(("genids", j)), s.get(("gendec", j)), s.get(("genstream", j)))
 
 
 # -- one engine's numbers -----------------------------------------------------------------------
