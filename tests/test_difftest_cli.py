@@ -109,3 +109,19 @@ def test_planted_fault_plugin_wrapping_llamacpp_through_the_cli(tiny_model, tmp_
     for f in findings:
         if f not in planted:
             assert f["configs"] == ["llamacpp:f32"] and f["root_cause"] == "incorrect-detokenization"
+
+
+def test_prepare_rejects_an_unknown_model():
+    result = invoke("prepare", "--model", "giant")
+    assert result.exit_code == 2 and result.output.startswith("error: unknown model 'giant'")
+
+
+@pytest.mark.engines
+def test_prepare_prints_the_model_spec(tiny_model):
+    from pathlib import Path
+
+    root = Path(tiny_model.files["hf"]).parents[2]
+    result = invoke("prepare", "--model", "tiny", "--cache-dir", str(root))
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.output)
+    assert spec["files"] == tiny_model.files and spec["recipe_hash"] == tiny_model.recipe_hash
