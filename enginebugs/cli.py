@@ -11,7 +11,7 @@ from enginebugs.demo import demo
 #: (module, attribute) of every command group; each package owns its commands.
 GROUPS = (
     ("mining.cli", "study"),
-    ("mining.cli", "mine"),
+    ("mining.mine_cli", "mine"),
     ("reports.cli", "report"),
     ("taxonomy.cli", "taxonomy_group"),
     ("taxonomy.cli", "label"),

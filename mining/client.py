@@ -1,0 +1,217 @@
+"""GET requests to the GitHub REST API through PyGithub, with token rotation, rate-limit waits and retries.
+
+PyGithub does the HTTP, authentication and header parsing (``Github.requester``); its own urllib3
+retries are switched off (``retry=None``) so that this module decides: 5xx, timeouts, broken
+connections and secondary rate limits are retried with exponential backoff; a primary rate limit
+moves to another token or waits for the reset with a countdown; 404/410 fail at once. Tokens
+appear in no message: tokens are named by their position ("token 2/3").
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from github import Auth, Github, GithubException
+from github.Requester import Requester
+
+from mining.errors import MalformedResponse, MineError, NotFound
+from mining.progress import Reporter
+from mining.quota import Slot, TokenPool
+
+DEFAULT_API_URL = "https://api.github.com"
+TOKEN_ENV = "GITHUB_TOKEN"
+PER_PAGE = 100
+USER_AGENT = "enginebugs-miner"
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    api_url: str = DEFAULT_API_URL
+    timeout: int = 15  # seconds (PyGithub wants an int)
+    retries: int = 5  # further attempts after a transient failure
+    backoff: float = 1.0  # first retry delay; doubles each time
+    backoff_max: float = 60.0
+    secondary_wait: float = 60.0  # secondary rate limit without Retry-After
+    min_quota: int = 50  # switch token / wait when fewer requests are left
+    max_rate_waits: int = 10
+    request_spacing: float | None = None  # PyGithub's seconds_between_requests
+
+
+@dataclass
+class Response:
+    url: str  # path and query, as archived
+    headers: dict[str, Any]
+    data: Any
+
+
+@dataclass
+class Page(Response):
+    number: int
+    last: int | None  # last page number from the Link header, when given
+
+
+def tokens_from_env(name: str = TOKEN_ENV) -> list[str]:
+    """Tokens from an environment variable; several may be separated by commas or whitespace."""
+    return [t for t in re.split(r"[\s,]+", os.environ.get(name, "")) if t]
+
+
+def next_link(headers: dict[str, Any], rel: str = "next") -> str | None:
+    for part in str(headers.get("link") or "").split(","):
+        match = re.match(r'\s*<([^>]+)>\s*;\s*rel="([^"]+)"', part)
+        if match and match.group(2) == rel:
+            return match.group(1)
+    return None
+
+
+def _page_number(url: str | None) -> int | None:
+    if not url:
+        return None
+    values = Requester.get_parameters_of_url(url).get("page")
+    return int(values[0]) if values else None
+
+
+def _display_url(url: str, params: dict[str, Any] | None) -> str:
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if params:
+        path += ("&" if parts.query else "?") + urlencode(sorted(params.items()))
+    return path
+
+
+class GitHubClient:
+    """All GitHub traffic of the miner; ``requests_used`` counts every HTTP attempt."""
+
+    def __init__(self, tokens: list[str], settings: ClientSettings = ClientSettings(),
+                 reporter: Reporter | None = None):
+        self.settings = settings
+        self.reporter = reporter or Reporter(quiet=True)
+        self._secrets = tuple(t for t in tokens if t)
+        self.pool: TokenPool[Github] = TokenPool([self._github(t) for t in tokens] or [self._github(None)],
+                                                 settings.min_quota)
+        self.requests_used = 0
+        self.journal: list[tuple[str, Any]] = []  # (url, data) of each success, for the raw archive
+
+    def _github(self, token: str | None) -> Github:
+        return Github(
+            base_url=self.settings.api_url.rstrip("/"), auth=Auth.Token(token) if token else None,
+            per_page=PER_PAGE, retry=None, timeout=self.settings.timeout, user_agent=USER_AGENT,
+            seconds_between_requests=self.settings.request_spacing, lazy=True,
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with every token replaced: for messages that quote a server or library."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def drain(self) -> list[tuple[str, Any]]:
+        """Take the responses fetched since the last drain (to archive them with the parsed records)."""
+        entries, self.journal = self.journal, []
+        return entries
+
+    # -- requests ------------------------------------------------------------------------------
+    def get(self, url: str, params: dict[str, Any] | None = None, *, what: str) -> Response:
+        """GET one URL (a path relative to the API root, or a full Link URL); ``what`` names it in errors."""
+        resource = "search" if url.startswith("/search/") or "/search/" in urlsplit(url).path else "core"
+        failures = rate_waits = 0
+        while True:
+            slot, wait = self.pool.pick(resource, time.time())
+            if wait > 0:
+                rate_waits += 1
+                self._check_rate_waits(rate_waits, what)
+                self.reporter.countdown(wait, f"GitHub rate limit low for all {len(self.pool.slots)} token(s)"
+                                              f" ({resource}); resuming at reset")
+                continue
+            try:
+                self.requests_used += 1
+                headers, data = slot.client.requester.requestJsonAndCheck("GET", url, parameters=params)
+            except GithubException as exc:
+                retry_in = self._on_error(exc, slot, resource, what, failures)
+                if retry_in is None:  # primary rate limit: the pool now knows, pick again
+                    rate_waits += 1
+                    self._check_rate_waits(rate_waits, what)
+                    continue
+                failures += 1
+                self._pause(retry_in, f"{what}: HTTP {exc.status}; retry {failures}/{self.settings.retries}")
+                continue
+            except TRANSIENT_ERRORS as exc:
+                failures += 1
+                self._give_up_after(failures, what, type(exc).__name__)
+                self._pause(self._backoff(failures), f"{what}: {type(exc).__name__}; "
+                                                     f"retry {failures}/{self.settings.retries}")
+                continue
+            except ValueError as exc:  # the JSON did not parse: truncated or not JSON at all
+                raise MalformedResponse(self.redact(f"{what}: malformed JSON response ({exc})")) from None
+            self.pool.observe(slot, resource, headers)
+            shown = _display_url(url, params)
+            self.journal.append((shown, data))
+            return Response(shown, headers, data)
+
+    def pages(self, path: str, params: dict[str, Any] | None = None, *, what: str) -> Iterator[Page]:
+        """Every page of a list endpoint, following the ``Link: rel="next"`` header."""
+        url: str | None = path
+        query: dict[str, Any] | None = {**(params or {}), "per_page": PER_PAGE}
+        number, last = _page_number(path) or 1, None
+        while url:
+            response = self.get(url, query, what=f"{what} page {number}")
+            last = _page_number(next_link(response.headers, "last")) or last
+            yield Page(response.url, response.headers, response.data, number, last)
+            url, query = next_link(response.headers), None
+            number += 1
+
+    # -- failures ------------------------------------------------------------------------------
+    def _on_error(self, exc: GithubException, slot: Slot, resource: str, what: str, failures: int) -> float | None:
+        """Seconds to wait before retrying, ``None`` after a primary rate limit; raises when it is final."""
+        headers = {str(k).lower(): v for k, v in (exc.headers or {}).items()}
+        message = exc.data.get("message", "") if isinstance(exc.data, dict) else str(exc.data or "")
+        status = exc.status
+        if status in (404, 410):
+            raise NotFound(f"{what}: not found (HTTP {status})") from None
+        if status in (403, 429) and str(headers.get("x-ratelimit-remaining")) == "0":
+            self.pool.exhaust(slot, resource, headers, time.time())
+            self.reporter.note(f"{what}: primary rate limit hit on token {slot.index}/{len(self.pool.slots)}")
+            return None
+        secondary = "retry-after" in headers or Requester.isSecondaryRateLimitError(message)
+        if status in (403, 429) and (secondary or status == 429):
+            self._give_up_after(failures + 1, what, f"HTTP {status} (secondary rate limit)")
+            after = float(headers.get("retry-after") or self.settings.secondary_wait)
+            self.reporter.countdown(after, f"{what}: secondary rate limit")
+            return 0.0
+        if status >= 500:
+            self._give_up_after(failures + 1, what, f"HTTP {status}")
+            return self._backoff(failures + 1)
+        hint = " (bad or expired token?)" if status == 401 else ""
+        raise MineError(self.redact(f"{what}: HTTP {status}{hint}: {message}".rstrip(": "))) from None
+
+    def _backoff(self, failures: int) -> float:
+        return min(self.settings.backoff_max, self.settings.backoff * 2 ** (failures - 1))
+
+    def _pause(self, seconds: float, reason: str) -> None:
+        if seconds <= 0:
+            return
+        if seconds >= 2:
+            self.reporter.countdown(seconds, reason)
+        else:
+            self.reporter.note(f"{reason} in {seconds:.1f} s")
+            self.reporter.sleep(seconds)
+
+    def _give_up_after(self, failures: int, what: str, cause: str) -> None:
+        if failures > self.settings.retries:
+            raise MineError(f"{what}: {cause}, still failing after {self.settings.retries} retries")
+
+    def _check_rate_waits(self, waits: int, what: str) -> None:
+        if waits > self.settings.max_rate_waits:
+            raise MineError(f"{what}: still rate limited after {self.settings.max_rate_waits} waits for reset")
+
+
+def as_json(data: Any) -> str:
+    """How archived responses are stored."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)

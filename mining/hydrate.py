@@ -1,0 +1,85 @@
+"""``mine hydrate``: complete records that have only a URL (e.g. the paper's imported bugs)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mining import parse
+from mining.client import GitHubClient
+from mining.errors import MalformedResponse, NotFound
+from mining.linkage import FixFinder
+from mining.presets import Presets, load_presets
+from mining.progress import Reporter
+from mining.records import RecordBuilder, archive, merge_extra
+from taxonomy.store import Store
+
+
+@dataclass
+class HydrateSummary:
+    hydrated: int = 0
+    unreachable: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
+    requests: int = 0
+
+    def line(self) -> str:
+        return f"hydrated {self.hydrated} records, {len(self.unreachable)} unreachable, {self.requests} requests"
+
+
+class Hydrator:
+    """Fetch each record whose ``hydrated_at`` is empty; 404/410 and malformed answers are skipped, not retried."""
+
+    def __init__(self, store: Store, client: GitHubClient, *, presets: Presets | None = None,
+                 comments: bool = False, link_fixes: bool = True, fix_search: bool = True,
+                 limit: int | None = None, engine: str | None = None, reporter: Reporter | None = None):
+        self.store, self.client = store, client
+        self.presets = presets or load_presets()
+        self.comments, self.link_fixes, self.fix_search = comments, link_fixes, fix_search
+        self.limit, self.engine = limit, engine
+        self.reporter = reporter or client.reporter
+        self._builders: dict[str, RecordBuilder] = {}
+
+    def pending(self) -> list[dict]:
+        records = list(self.store.records(engine=self.engine, where="hydrated_at IS NULL AND kind IN ('issue', 'pr')"
+                                          " AND number IS NOT NULL"))
+        return records[: self.limit] if self.limit else records
+
+    def run(self) -> HydrateSummary:
+        summary = HydrateSummary()
+        first_request = self.client.requests_used
+        todo = self.pending()
+        with self.reporter.progress() as bars:
+            task = bars.add_task("hydrating records", total=len(todo))
+            for record in todo:
+                reason = self._hydrate(record)
+                if reason:
+                    summary.unreachable.append((record["url"], reason))
+                else:
+                    summary.hydrated += 1
+                bars.advance(task)
+        summary.requests = self.client.requests_used - first_request
+        return summary
+
+    def _builder(self, repo: str) -> RecordBuilder:
+        if repo not in self._builders:
+            finder = FixFinder(self.client, repo, self.presets.names_of(repo), search=self.fix_search)
+            self._builders[repo] = RecordBuilder(self.client, repo, finder if self.link_fixes else None, self.comments)
+        return self._builders[repo]
+
+    def _hydrate(self, stored: dict) -> str | None:
+        """Fetch and write one record; returns why it could not be, or None."""
+        repo = self.presets.canonical_repo(stored["repo"])
+        what = f"{repo}#{stored['number']}"
+        self.client.drain()
+        try:
+            raw = parse.require(self.client.get(f"/repos/{repo}/issues/{stored['number']}", what=what).data,
+                                parse.ISSUE_KEYS, what)
+            record = self._builder(repo).build(raw)
+        except NotFound:
+            return "not found"
+        except MalformedResponse as exc:
+            return str(exc)
+        record["url"] = stored["url"]
+        if raw["html_url"] != stored["url"]:
+            record["extra"]["html_url"] = raw["html_url"]
+        with self.store.transaction():
+            archive(self.store, repo, self.client.drain(), parse.now_iso())
+            self.store.upsert_record(merge_extra(stored, record))
+        return None

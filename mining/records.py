@@ -1,0 +1,55 @@
+"""Build a complete store record from an issue object: fields, fix linkage, time-to-fix, comments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mining import parse
+from mining.client import GitHubClient, as_json
+from mining.linkage import FixFinder
+from taxonomy.store import Store
+
+
+@dataclass
+class RecordBuilder:
+    """Fetches what one issue needs beyond its list entry; ``finder=None`` skips fix linkage."""
+
+    client: GitHubClient
+    repo: str
+    finder: FixFinder | None
+    comments: bool = False
+
+    def build(self, raw: dict[str, Any]) -> dict[str, Any]:
+        record = parse.issue_record(raw)
+        record.update(parse.NO_FIX)
+        extra = record["extra"]
+        if record["kind"] == "issue" and record["state"] == "closed" and self.finder is not None:
+            link = self.finder.find(record["number"], record["closed_at"])
+            if link:
+                record.update(parse.fix_fields(link.pull))
+                extra["fix_method"] = link.method
+        record["time_to_fix_days"], extra["time_to_fix_basis"] = parse.time_to_fix(record)
+        if self.comments and record["comments_count"]:
+            what = f"{self.repo}#{record['number']} comments"
+            pages = self.client.pages(f"/repos/{self.repo}/issues/{record['number']}/comments", what=what)
+            record["comments"] = parse.comment_entries(
+                [c for page in pages for c in parse.item_list(page.data, f"{what} page {page.number}")])
+        elif self.comments:
+            record["comments"] = []
+        record["hydrated_at"] = parse.now_iso()
+        return record
+
+
+def merge_extra(existing: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
+    """Keep keys other writers put into ``extra``; this record's keys win."""
+    if existing and existing.get("extra"):
+        record["extra"] = {**existing["extra"], **record.get("extra", {})}
+    return record
+
+
+def archive(store: Store, repo: str, entries: list[tuple[str, Any]], fetched_at: str) -> None:
+    """Append raw responses to ``raw_responses`` (call inside the transaction that uses them)."""
+    store.conn.executemany(
+        "INSERT INTO raw_responses (repo, url, fetched_at, body) VALUES (?, ?, ?, ?)",
+        [(repo, url, fetched_at, as_json(data)) for url, data in entries],
+    )
