@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from difftest.results import RunResult
@@ -106,25 +107,25 @@ def write_markdown(result: RunResult, path: str | Path) -> None:
 
 
 def print_summary(result: RunResult, console: Console) -> None:
-    """The final table: findings by oracle and configuration pair, then one line per finding."""
+    """The final table: findings by oracle and configuration pair, then one entry per finding."""
     oracles, pairs, cells = findings_matrix(result)
     status = Counter(o["status"] for o in result.oracles)
     console.print(f"[bold]difftest {result.run['id']}[/bold]: {len(result.findings)} finding(s); oracle checks "
                   f"{status['pass']} passed, {status['fail']} failed, {status['skip']} skipped; "
-                  f"reference {result.run['reference']}, profile {result.run['profile']}")
+                  f"reference {escape(str(result.run['reference']))}, profile {result.run['profile']}")
     if not result.findings:
         return
     table = Table(title="Findings by oracle and configuration pair")
-    table.add_column("oracle")
+    table.add_column("oracle", no_wrap=True)
     for p in pairs:
-        table.add_column(p, justify="right")
+        table.add_column(escape(p), justify="right")
     for o in oracles:
         table.add_row(o, *[str(cells.get((o, p), "")) for p in pairs])
     console.print(table)
-    detail = Table(title="Findings")
-    for col in ("#", "oracle", "configurations", "symptom", "root cause", "failing", "first failure"):
-        detail.add_column(col, overflow="fold")
     for f in result.findings:
-        detail.add_row(str(f.id), f.oracle, " vs ".join(f.configs), _name("symptom", f.symptom),
-                       _name("root_cause", f.root_cause), f"{f.occurrences}/{f.checks}", f.message.splitlines()[0][:160])
-    console.print(detail)
+        symptom = _name("symptom", f.symptom) + (f" ({_name('output_subtype', f.output_subtype)})"
+                                                  if f.output_subtype else "")
+        console.print(f"[bold]#{f.id} {f.oracle}[/bold]  {escape(' vs '.join(f.configs))}  "
+                      f"{symptom} / {_name('root_cause', f.root_cause)} / {_name('component', f.component)}  "
+                      f"failing {f.occurrences}/{f.checks}", highlight=False)
+        console.print("    " + escape(f.message.splitlines()[0][:300]), highlight=False, soft_wrap=True)
