@@ -226,3 +226,6 @@ def list_things() -> None:
     click.echo("Planted faults (--engine-plugin difftest.faults:NAME, configs NAME:f32:wraps=ENGINE):")
     for name, cls in FAULTS.items():
         click.echo(f"  {name:24} {(cls.__doc__ or '').splitlines()[0]}")
+
+
+from difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702

@@ -1,0 +1,165 @@
+"""Logit campaign: every prompt scored with full log-probabilities and continued greedily by each
+configuration, judged against the fp32 reference with the runner's oracles.
+
+Unlike :class:`~difftest.runner.Runner`, which keeps every prompt's full-vocabulary log-probabilities
+in memory until judging (fine for the tiny model's 512-token vocabulary), this part turns each
+prompt's arrays into per-position statistics (KL divergence, top-1 agreement, Δp) as soon as both
+sides have scored it and deletes them: a 262k vocabulary costs 1 MB per position. Everything else is
+the runner's: sessions (crashes and hangs become findings), :func:`~difftest.checks.precision_checks`
+and :func:`~difftest.checks.sanity_checks` over the recorded top-k, tier 4 from
+:mod:`difftest.oracles.precision`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from difftest.checks import Outcome, RunData, precision_checks, sanity_checks
+from difftest.oracles import precision
+from difftest.protocol import EngineConfig, ModelSpec, PromptScores
+from difftest.session import Session
+from difftest.suites import Suite
+from difftest.tolerances import ToleranceProfile, pair_class
+
+from .plan import KINDS, prompt_kind
+
+#: Rows per chunk when computing per-position statistics (bounds the fp32 temporaries).
+ROWS_PER_CHUNK = 64
+#: Significant digits kept of each per-position value written for the histograms.
+DIGITS = 4
+
+
+@dataclass
+class LogitPart:
+    sessions: list[Session]
+    outcomes: list[Outcome] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    by_kind: list[dict[str, Any]] = field(default_factory=list)
+    prompt_ids: list[list[int]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+
+
+def chunked_position_stats(expected: np.ndarray, actual: np.ndarray, next_ids: list[int]) -> dict[str, np.ndarray]:
+    """:func:`precision.position_stats` row chunk by row chunk (it is row-wise, so this is exact)."""
+    parts = [precision.position_stats(expected[r:r + ROWS_PER_CHUNK], actual[r:r + ROWS_PER_CHUNK],
+                                      next_ids[r:r + ROWS_PER_CHUNK]) for r in range(0, len(expected), ROWS_PER_CHUNK)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _take_array(s: Session, key: Any) -> np.ndarray | None:
+    """The full log-probabilities the session loaded for ``key``, removed from memory and disk."""
+    array = s.arrays.pop(key, None)
+    value = s.records.get(key)
+    if isinstance(value, PromptScores) and value.full_logprobs_file:
+        try:
+            os.unlink(value.full_logprobs_file)
+        except OSError:
+            pass
+    return array
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [float(f"{v:.{DIGITS}g}") for v in np.asarray(values, dtype=np.float64)]
+
+
+def _kld_outcome(ref: Session, s: Session, summary: dict[str, Any] | None, profile: ToleranceProfile) -> Outcome:
+    configs, engines = (ref.label, s.label), (ref.config.engine, s.config.engine)
+    if summary is None:
+        return Outcome("precision.kld", configs, engines, skipped=f"no prompt scored with full log-probabilities "
+                                                                  f"by both {ref.label} and {s.label}")
+    tol = profile.for_class(pair_class(ref.config, s.config))
+    same_dtype = ref.config.dtype == s.config.dtype
+    verdict = precision.distribution_close(summary, tol, "numerical-issue" if same_dtype else "mismatched-precision")
+    return Outcome("precision.kld", configs, engines, None, verdict=verdict)
+
+
+def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, profile: ToleranceProfile,
+                   factory: Callable[[EngineConfig], Any], advance: Callable[[int], None] = lambda n: None,
+                   status: Callable[[str], None] = lambda m: None) -> LogitPart:
+    """Score and generate every prompt of ``suite`` with ``configs`` (the first is the reference)."""
+    sessions = [Session(c, factory(c)) for c in configs]
+    part = LogitPart(sessions)
+    for s in sessions:
+        status(f"loading {s.label}")
+        s.start()
+        advance(1)
+    ref, others = sessions[0], [s for s in sessions[1:] if s.alive]
+    if not ref.alive:
+        return part
+    k, n = suite.top_k, suite.max_new_tokens
+    stats: dict[str, list[tuple[str, dict[str, np.ndarray]]]] = {s.label: [] for s in others}
+    for j, prompt in enumerate(suite.prompts):
+        ids = ref.call(("tokp", j), "tokenize", text=prompt, add_special=True)
+        ids = ids if isinstance(ids, list) else []
+        part.prompt_ids.append(ids)
+        part.kinds.append(prompt_kind(prompt, len(ids)))
+        if len(ids) < 2:
+            advance(len(sessions))
+            continue
+        status(f"prompt {j + 1}/{len(suite.prompts)} ({len(ids)} tokens)")
+        ref.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
+        ref.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+        expected = _take_array(ref, ("scores", j))
+        advance(1)
+        for s in others:
+            s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
+            s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+            actual = _take_array(s, ("scores", j))
+            if expected is not None and actual is not None and expected.shape == actual.shape:
+                stats[s.label].append((part.kinds[-1], chunked_position_stats(expected, actual, ids[1:])))
+            advance(1)
+    data = RunData(sessions, ref, suite, profile, [], list(suite.prompts), part.prompt_ids,
+                   vocab_size=model.vocab_size)
+    for outcome in (*sanity_checks(data), *precision_checks(data, [])):
+        if outcome.oracle != "precision.kld":  # no arrays were kept; tier 4 is judged below
+            part.outcomes.append(outcome)
+    for s in others:
+        summary = precision.summarize([p for _, p in stats[s.label]]) if stats[s.label] else None
+        part.outcomes.append(_kld_outcome(ref, s, summary, profile))
+        if summary is None:
+            continue
+        worst = _worst_deltas(part.outcomes, ref.label, s.label)
+        everything = {key: np.concatenate([p[key] for _, p in stats[s.label]]) for key in ("kld", "delta_p")}
+        part.metrics.append({"expected": ref.label, "actual": s.label, "pair_class": pair_class(ref.config, s.config),
+                             "oracle": "precision.kld",
+                             "tolerance": profile.for_class(pair_class(ref.config, s.config)).to_dict(),
+                             "max_abs_logprob_delta": worst, **summary,
+                             "distribution": {key: _rounded(v) for key, v in everything.items()}})
+        part.by_kind += _by_kind(ref, s, stats[s.label], part)
+    return part
+
+
+def _worst_deltas(outcomes: list[Outcome], expected: str, actual: str) -> dict[str, float]:
+    worst = {"generation": 0.0, "scores": 0.0}
+    for o in outcomes:
+        if o.configs == (expected, actual) and o.verdict is not None:
+            kind = "generation" if o.oracle == "precision.tokens" else "scores"
+            worst[kind] = max(worst[kind], o.verdict.metrics.get("max_abs_logprob_delta") or 0.0)
+    return worst
+
+
+def _by_kind(ref: Session, s: Session, stats: list[tuple[str, dict[str, np.ndarray]]],
+             part: LogitPart) -> list[dict[str, Any]]:
+    """Tier-4 statistics and identical greedy continuations per prompt kind."""
+    rows = []
+    for kind in KINDS:
+        chosen = [p for k, p in stats if k == kind]
+        if not chosen:
+            continue
+        summary = precision.summarize(chosen)
+        prompts = [j for j, k in enumerate(part.kinds) if k == kind]
+        same = sum(1 for j in prompts if _same_generation(ref, s, j))
+        rows.append({"expected": ref.label, "actual": s.label, "kind": kind, "prompts": len(prompts),
+                     "positions": summary["positions"], "kld_mean": summary["kld"]["mean"],
+                     "kld_p99": summary["kld"]["p99"], "same_top1_pct": summary["same_top1_pct"],
+                     "greedy_exact": f"{same}/{len(prompts)}"})
+    return rows
+
+
+def _same_generation(a: Session, b: Session, j: int) -> bool:
+    x, y = a.get(("gen", j)), b.get(("gen", j))
+    return bool(x) and bool(y) and x.token_ids == y.token_ids
