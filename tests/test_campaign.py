@@ -159,3 +159,34 @@ def test_campaign_command_on_the_tiny_model(tiny_model, tmp_path):
 
     with Store.open(tmp_path / "s.db") as store:
         assert store.count() == len(r["findings"])
+
+
+@pytest.mark.engines
+def test_dequantized_f32_gguf_is_built_once_and_loads(tiny_model, tmp_path):
+    gguf = pytest.importorskip("gguf")
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import numpy as np
+    import shutil
+
+    from difftest.campaign.formats import ensure_formats
+    from difftest.protocol import ModelSpec
+
+    (tmp_path / "m" / "gguf").mkdir(parents=True)
+    src = tmp_path / "m" / "gguf" / "q.gguf"
+    shutil.copy(tiny_model.files["gguf-q8_0"], src)
+    spec = ModelSpec("tiny", {"gguf-q8_0": str(src)})
+    built, skipped = ensure_formats(spec, ("gguf-f32", "onnx"), lambda m: None)
+    assert skipped == {"onnx": "no dequantized HF checkpoint to export"}
+    f32 = built.files["gguf-f32"]
+    assert f32.startswith(str(tmp_path / "m" / "campaign-gguf-f32"))
+    assert ensure_formats(spec, ("gguf-f32",), lambda m: pytest.fail("built twice"))[0].files["gguf-f32"] == f32
+    a, b = gguf.GGUFReader(str(src)), gguf.GGUFReader(f32)
+    assert int(b.fields["general.file_type"].contents()) == int(gguf.LlamaFileType.ALL_F32)
+    assert b.fields["tokenizer.ggml.tokens"].contents() == a.fields["tokenizer.ggml.tokens"].contents()
+    for x, y in zip(a.tensors, b.tensors):
+        assert y.tensor_type == gguf.GGMLQuantizationType.F32 and x.name == y.name
+        assert np.array_equal(gguf.quants.dequantize(x.data, x.tensor_type).reshape(y.data.shape), y.data)
+    llm = llama_cpp.Llama(model_path=f32, n_ctx=64, logits_all=True, verbose=False)
+    ids = llm.tokenize(b"The cache stores the long prompt", add_bos=True)
+    llm.eval(ids)
+    assert np.isfinite(np.array(llm.scores[: len(ids)])).all()

@@ -53,15 +53,17 @@ def dequantize_gguf(src: Path, dst: Path) -> Path:
 
 
 def _model_dir(spec: ModelSpec, key: str) -> Path:
-    """The cache folder of ``spec`` (the parent of the folder holding ``files[key]``)."""
-    return Path(spec.files[key]).resolve().parent.parent
+    """The cache folder of ``spec``: the one holding the ``files[key]`` folder (``hf``) or the folder
+    of the ``files[key]`` file (``gguf/<name>.gguf``)."""
+    path = Path(spec.files[key]).resolve()
+    return path.parent if path.is_dir() else path.parent.parent
 
 
 def ensure_formats(spec: ModelSpec, wanted: tuple[str, ...], progress: Progress) -> tuple[ModelSpec, dict[str, str]]:
     """``spec`` with ``gguf-f32`` and/or ``onnx`` added (built once) where ``wanted`` and missing;
     and ``{format: reason}`` for those that could not be built."""
     files, skipped = dict(spec.files), {}
-    quantized = next((k for k in files if k.startswith("gguf-q4")), None)
+    quantized = next((k for k in files if k.startswith("gguf-q")), None)
     if "gguf-f32" in wanted and "gguf-f32" not in files:
         if quantized is None:
             skipped["gguf-f32"] = "no quantized GGUF to dequantize"
