@@ -45,6 +45,9 @@ _ALL = (
     OracleInfo("batch.needle", "batch", "a needle prompt alone == the needle at other rows of a batch",
                "job-manager"),
     OracleInfo("batch.order", "batch", "a batch == the same batch in another order, row by row", "job-manager"),
+    OracleInfo("sampling.seeded", "sampling",
+               "a seeded request samples the same tokens repeated alone and co-batched with unseeded requests",
+               "job-manager"),
     OracleInfo("engine.crash", "engine", "the worker process died (abort, segfault, OOM kill)", "operators",
                None, "crash"),
     OracleInfo("engine.error", "engine", "the engine raised an exception", "operators", None, "crash"),
@@ -59,7 +62,9 @@ COMPONENT_OF_ROOT_CAUSE = {"incorrect-tokenization": "input-processor",
                            "incorrect-detokenization": "output-processor",
                            "incorrect-character-encoding": "output-processor"}
 #: Component of a crash or hang by the method it happened in.
-COMPONENT_OF_METHOD = {"load": "model-loader", "tokenize": "input-processor", "detokenize": "output-processor",
+COMPONENT_OF_METHOD = {"load": "model-loader", "tokenize": "input-processor", "tokenize_batch": "input-processor",
+                       "detokenize": "output-processor",
                        "stream_detokenize": "output-processor", "generate_batch": "job-manager"}
 ROOT_CAUSE_OF_METHOD = {"load": "incompatible-model", "tokenize": "incorrect-tokenization",
+                        "tokenize_batch": "incorrect-tokenization",
                         "detokenize": "incorrect-detokenization", "stream_detokenize": "incorrect-detokenization"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from difftest.oracles import cache, precision, sanity, tokenization
+from difftest.oracles.sampling import seeded_reproducible
 from difftest.oracles.base import Verdict
 from difftest.session import Missing, Session
 from difftest.suites import Suite
@@ -48,6 +49,7 @@ class RunData:
     special_ids: set[int] = field(default_factory=set)
     prefix_prompts: list[int] = field(default_factory=list)
     vocab_size: int = 0
+    sampling_seed: int = 0
 
     def token_sessions(self) -> list[Session]:
         """One session per engine (the first configuration listed; the reference for its engine):
@@ -220,11 +222,14 @@ def cache_checks(d: RunData) -> Iterator[Outcome]:
             yield _check("cache.kv_recompute", (s,), prompt, lambda g, r: cache.cached_vs_recompute(g, r, tol),
                          s.get(("gen", j)), s.get(("recompute", j)))
         for j in d.prefix_prompts:
-            hot = s.get(("prefix.hot", j))
+            cold, hot = s.get(("prefix.cold", j)), s.get(("prefix.hot", j))
             if getattr(hot, "cached_prompt_tokens", None) == 0:  # the engine says nothing came from its cache
                 hot = Missing(f"{s.label} reused no cached prefix on the hot call (cached_prompt_tokens=0)")
+            if (getattr(cold, "cached_prompt_tokens", None) or 0) > 0:
+                cold = Missing(f"{s.label} served {cold.cached_prompt_tokens} prompt tokens of the cold call "
+                               "from its cache (the reset did not take)")
             yield _check("cache.prefix_reuse", (s,), d.prompts[j], lambda c, h: cache.cold_vs_hot(c, h, tol),
-                         s.get(("prefix.cold", j)), hot)
+                         cold, hot)
 
 
 def batch_checks(d: RunData) -> Iterator[Outcome]:
@@ -240,6 +245,19 @@ def batch_checks(d: RunData) -> Iterator[Outcome]:
         yield _check("batch.order", (s,), None, lambda x, y: cache.order_invariance(x, y, order, tol), first, second)
 
 
+def sampling_checks(d: RunData) -> Iterator[Outcome]:
+    """A seeded sample against its repeat alone and its repeat co-batched with unseeded requests."""
+    settings = (("seeded.again", "repeated alone"),
+                ("seeded.co_batched", "co-batched with 2 unseeded sampled and 1 greedy requests"))
+    for s in d.sessions:
+        tol = d.profile.for_class(same_class(s.config.dtype))
+        first = s.get("seeded.first")
+        for key, setting in settings:
+            yield _check("sampling.seeded", (s,), d.prompts[0] if d.prompts else None,
+                         lambda a, b, how=setting: seeded_reproducible(a, b, d.sampling_seed, how, tol),
+                         first, s.get(key))
+
+
 def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     """Every outcome of every oracle; precision metrics per pair are appended to ``metrics``."""
     yield from tokenization_checks(d)
@@ -247,3 +265,4 @@ def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     yield from precision_checks(d, metrics)
     yield from cache_checks(d)
     yield from batch_checks(d)
+    yield from sampling_checks(d)

@@ -12,6 +12,8 @@ plugin factory              what it breaks                                      
                             shared prefix
 ``batch_crosstalk``         a batch row sees the previous row's last token         batch.needle, batch.order
 ``logit_noise``             small deterministic noise on every log-probability     precision.logprobs / kld
+``seed_drift``              every seeded request draws from the seed plus a         sampling.seeded
+                            running count (the request's RNG stream is not its own)
 ``abort_on_generate``       the process aborts in generate()                       engine.crash
 ``hang_on_generate``        generate() never returns                               engine.hang
 ==========================  ====================================================  =========================
@@ -32,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK
+from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported, tokenize_batch
 
 DEFAULT_WRAPPED = "transformers"
 
@@ -76,6 +78,14 @@ class FaultyEngine:
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
         return self.inner.tokenize(text, add_special, parse_special)
 
+    def tokenize_batch(self, texts: list[str], add_special: bool = True,
+                       parse_special: bool = False) -> list[list[int]]:
+        """The inner engine's batch call, unless this fault overrides :meth:`tokenize`: then every
+        text goes through that override, so a planted tokenization fault applies to batches too."""
+        if type(self).tokenize is not FaultyEngine.tokenize:
+            return [self.tokenize(t, add_special, parse_special) for t in texts]
+        return tokenize_batch(self.inner, texts, add_special, parse_special)
+
     def detokenize(self, ids: list[int]) -> str:
         return self.inner.detokenize(ids)
 
@@ -88,8 +98,17 @@ class FaultyEngine:
     def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
         return self.inner.generate(ids, max_new_tokens, top_k, seed)
 
-    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10) -> list[Generation]:
-        return self.inner.generate_batch(batch, max_new_tokens, top_k)
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
+                       **extra: Any) -> list[Generation]:
+        """``extra``: protocol extensions of the inner engine (vLLM's ``seeds``), passed through."""
+        return self.inner.generate_batch(batch, max_new_tokens, top_k, **extra)
+
+    def reset_prefix_cache(self) -> bool:
+        """The inner engine's (optional) prefix-cache reset; Unsupported where it has none."""
+        reset = getattr(self.inner, "reset_prefix_cache", None)
+        if reset is None:
+            raise Unsupported(f"{getattr(self.inner, 'name', 'the wrapped engine')} has no reset_prefix_cache")
+        return reset()
 
     def close(self) -> None:
         if self.inner is not None:
@@ -140,6 +159,10 @@ class StalePrefixCache(FaultyEngine):
         gen = self.inner.generate(fed, max_new_tokens, top_k, seed)
         return dataclasses.replace(gen, prompt_ids=ids)
 
+    def reset_prefix_cache(self) -> bool:
+        self._previous = []
+        return super().reset_prefix_cache()
+
 
 class BatchCrosstalk(FaultyEngine):
     """Row ``i > 0`` of a batch also attends to the last prompt token of row ``i - 1``."""
@@ -147,11 +170,12 @@ class BatchCrosstalk(FaultyEngine):
     name = "batch_crosstalk"
     adds = frozenset({"batch_generate"})
 
-    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10) -> list[Generation]:
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
+                       **extra: Any) -> list[Generation]:
         rows = [list(r) for r in batch]
         leaked = [rows[0]] + [r[:-1] + [rows[i - 1][-1]] + r[-1:] for i, r in enumerate(rows) if i > 0]
         if "batch_generate" in getattr(self.inner, "capabilities", ()):
-            out = self.inner.generate_batch(leaked, max_new_tokens, top_k)
+            out = self.inner.generate_batch(leaked, max_new_tokens, top_k, **extra)
         else:
             out = [self.inner.generate(r, max_new_tokens, top_k) for r in leaked]
         return [dataclasses.replace(g, prompt_ids=r) for g, r in zip(out, rows)]
@@ -205,6 +229,33 @@ class LogitNoise(FaultyEngine):
         return dataclasses.replace(gen, top=tops)
 
 
+class SeedDrift(FaultyEngine):
+    """Each seeded request samples from its seed plus the number of seeded requests served before
+    it, as when a per-request generator is shared or re-seeded from global state: the same seed no
+    longer gives the same tokens. Greedy and unseeded requests are left alone."""
+
+    name = "seed_drift"
+
+    def __init__(self, inner: Any | None = None) -> None:
+        super().__init__(inner)
+        self._served = 0
+
+    def _drift(self, seed: Any) -> Any:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            return seed
+        self._served += 1
+        return seed + self._served - 1
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        return self.inner.generate(ids, max_new_tokens, top_k, self._drift(seed))
+
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
+                       **extra: Any) -> list[Generation]:
+        if extra.get("seeds") is not None:
+            extra["seeds"] = [self._drift(s) for s in extra["seeds"]]
+        return self.inner.generate_batch(batch, max_new_tokens, top_k, **extra)
+
+
 class AbortOnGenerate(FaultyEngine):
     """Aborts the process (SIGABRT) on the first generate(), like a failed GGML_ASSERT."""
 
@@ -226,7 +277,7 @@ class HangOnGenerate(FaultyEngine):
 
 
 FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, StalePrefixCache, BatchCrosstalk,
-                                    LogitNoise, AbortOnGenerate, HangOnGenerate)}
+                                    LogitNoise, SeedDrift, AbortOnGenerate, HangOnGenerate)}
 
 
 def leading_space_dropper() -> LeadingSpaceDropper:
@@ -247,6 +298,10 @@ def batch_crosstalk() -> BatchCrosstalk:
 
 def logit_noise() -> LogitNoise:
     return LogitNoise()
+
+
+def seed_drift() -> SeedDrift:
+    return SeedDrift()
 
 
 def abort_on_generate() -> AbortOnGenerate:

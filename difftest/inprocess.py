@@ -10,7 +10,7 @@ import traceback
 from typing import Any
 
 from difftest.protocol import EngineConfig, ModelSpec, Unsupported
-from difftest.worker import DECODERS, EngineError
+from difftest.worker import DECODERS, EngineError, bound_method
 
 
 class InProcessClient:
@@ -39,7 +39,10 @@ class InProcessClient:
     def call(self, method: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         if method not in DECODERS:
             raise ValueError(f"unknown engine method {method!r}; known: {', '.join(DECODERS)}")
-        return self._guard(getattr(self.engine_obj, method), **kwargs)
+        fn = bound_method(self.engine_obj, method)
+        if fn is None:
+            raise Unsupported(f"{self.engine_obj.name} has no {method}")
+        return self._guard(fn, **kwargs)
 
     def close(self) -> None:
         close = getattr(self.engine_obj, "close", None)

@@ -26,10 +26,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from difftest.checks import RunData, evaluate
+from difftest.engines.vllm_engine import UNSEEDED
 from difftest.findings import Finding
 from difftest.protocol import EngineConfig, ModelSpec
 from difftest.results import RunResult, assemble
-from difftest.session import Session
+from difftest.session import Missing, Session
 from difftest.strings import cases
 from difftest.suites import Suite
 from difftest.tolerances import ToleranceProfile, load_profile
@@ -39,6 +40,8 @@ ClientFactory = Callable[[EngineConfig], Any]
 SPECIAL_STRINGS = ("<s>", "</s>", "<pad>", "<unk>", "<mask>", "<bos>", "<eos>", "<|endoftext|>", "<|im_start|>",
                    "<|im_end|>", "<|begin_of_text|>", "<|eot_id|>", "<start_of_turn>", "<end_of_turn>")
 DEFAULT_REFERENCE = "transformers:f32"
+#: The seed of the seeded-sampling oracle's request is this plus the run's ``--seed``.
+SAMPLING_SEED = 1234
 
 
 @dataclass
@@ -156,14 +159,12 @@ class Runner:
                        vocab_size=self.model.vocab_size)
         token_sessions = data.token_sessions()
         per_string = 4 * len(strings) + 2 * len(prompts)
-        per_config = 5 * len(prompts) + 4 * suite.prefix_prompts + suite.batch_placements + 3
+        per_config = 5 * len(prompts) + 4 * suite.prefix_prompts + suite.batch_placements + 3 + 3
         task = progress.add_task("recording", total=per_string * len(token_sessions) + per_config * len(self.sessions))
         tick = lambda n=1: progress.advance(task, n)  # noqa: E731
 
-        for i, (_, text) in enumerate(strings):
-            ref.call(("tok", i), "tokenize", text=text, add_special=False)
-        for j, prompt in enumerate(prompts):
-            ref.call(("tokp", j), "tokenize", text=prompt, add_special=True)
+        tokenize_all(ref, [("tok", i) for i in range(len(strings))], [t for _, t in strings], add_special=False)
+        tokenize_all(ref, [("tokp", j) for j in range(len(prompts))], prompts, add_special=True)
         data.prompt_ids = [ids if isinstance(ids, list) else [] for ids in (ref.get(("tokp", j)) for j in range(len(prompts)))]
         needle = ref.call("needle", "tokenize", text=suite.needle, add_special=True)
         data.special_ids = self._special_ids(ref)
@@ -172,7 +173,8 @@ class Runner:
         self._each(token_sessions, lambda s: self._record_text(s, ref, strings, prompts, tick))
         plan = self._batch_plan(rng, data.prompt_ids, needle if isinstance(needle, list) else data.prompt_ids[0])
         data.placements = [pos for pos, _ in plan["placed"]]
-        data.prefix_prompts = [j for j in range(len(prompts)) if len(data.prompt_ids[j]) >= 4][: suite.prefix_prompts]
+        data.prefix_prompts = prefix_prompt_choice(data.prompt_ids, suite.prefix_prompts)
+        data.sampling_seed = SAMPLING_SEED + self.options.seed
         self._each(self.sessions, lambda s: self._record_model(s, data, plan, s in token_sessions, tick))
         return data
 
@@ -190,16 +192,20 @@ class Runner:
     def _special_ids(self, ref: Session) -> set[int]:
         """BOS/EOS of the model and the ids the reference parses special-token strings into."""
         special = {t for t in (self.model.bos_token_id, self.model.eos_token_id) if t is not None}
-        for n, text in enumerate(SPECIAL_STRINGS):
-            ids = ref.call(("special", n), "tokenize", text=text, add_special=False, parse_special=True)
+        keys = [("special", n) for n in range(len(SPECIAL_STRINGS))]
+        tokenize_all(ref, keys, list(SPECIAL_STRINGS), add_special=False, parse_special=True)
+        for key in keys:
+            ids = ref.get(key)
             if isinstance(ids, list) and len(ids) == 1:
                 special.add(ids[0])
         return special
 
     def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], tick: Callable) -> None:
+        if s is not ref:
+            tokenize_all(s, [("tok", i) for i in range(len(strings))], [t for _, t in strings], add_special=False)
+            tokenize_all(s, [("tokp", j) for j in range(len(prompts))], prompts, add_special=True)
         for i, (_, text) in enumerate(strings):
-            ref_ids = ref.get(("tok", i))
-            ids = ref_ids if s is ref else s.call(("tok", i), "tokenize", text=text, add_special=False)
+            ref_ids, ids = ref.get(("tok", i)), s.get(("tok", i))
             if isinstance(ref_ids, list):
                 s.call(("dec", i), "detokenize", ids=ref_ids)
                 s.call(("stream", i), "stream_detokenize", ids=ref_ids)
@@ -209,9 +215,6 @@ class Runner:
                 else:
                     s.call(("rt", i), "detokenize", ids=ids)
             tick(4)
-        if s is not ref:
-            for j, prompt in enumerate(prompts):
-                s.call(("tokp", j), "tokenize", text=prompt, add_special=True)
         tick(2 * len(prompts))
 
     def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
@@ -232,6 +235,8 @@ class Runner:
         for j in data.prefix_prompts:
             self._record_prefix(s, data, j)
             tick(4)
+        self._record_seeded(s, data)
+        tick(3)
         s.call("batch.alone", "generate_batch", batch=[plan["needle"]], max_new_tokens=n, top_k=k)
         for p, (_, rows) in enumerate(plan["placed"]):
             s.call(("batch.placed", p), "generate_batch", batch=rows, max_new_tokens=n, top_k=k)
@@ -242,7 +247,9 @@ class Runner:
         tick(suite.batch_placements + 3)
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
-        """Cold: after an unrelated prompt. Hot: after a prompt sharing the first 2/3 of the ids."""
+        """Cold: right after the engine's ``reset_prefix_cache`` where it offers one (a hash-based
+        cache such as vLLM's still holds the blocks of this prompt's earlier calls), else after an
+        unrelated prompt. Hot: after a prompt sharing the first 2/3 of the ids."""
         if not s.alive:
             return
         if "prefix_reuse" not in s.capabilities:
@@ -254,10 +261,28 @@ class Runner:
         unrelated = [ids[0]] + [t for t in other[1:] if t != ids[1]] or other
         shared = max(2, 2 * len(ids) // 3)
         branch = ids[:shared] + [t for t in other[1:] if t != ids[shared % len(ids)]][:max(2, len(ids) - shared)]
-        s.call(("prefix.flush", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
+        if isinstance(s.call(("prefix.reset", j), "reset_prefix_cache"), Missing):
+            s.call(("prefix.flush", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
         s.call(("prefix.cold", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
         s.call(("prefix.branch", j), "generate", ids=branch, max_new_tokens=1, top_k=k)
         s.call(("prefix.hot", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+
+    def _record_seeded(self, s: Session, data: RunData) -> None:
+        """The first prompt sampled with one seed twice, then co-batched between two unseeded
+        sampled requests and a greedy one (vLLM's ``seeds`` extension of ``generate_batch``)."""
+        if not s.alive:
+            return
+        if "seeded_sampling" not in s.capabilities:
+            for key in SEEDED_KEYS:
+                s.skip(key, f"{s.label} does not declare capability 'seeded_sampling'")
+            return
+        ids, seed, n, k = data.prompt_ids[0], data.sampling_seed, self.suite.max_new_tokens, self.suite.top_k
+        others = [data.prompt_ids[i % len(data.prompt_ids)] for i in range(1, 4)]
+        s.call("seeded.first", "generate", ids=ids, max_new_tokens=n, top_k=k, seed=seed)
+        s.call("seeded.again", "generate", ids=ids, max_new_tokens=n, top_k=k, seed=seed)
+        batch = s.call("seeded.batch", "generate_batch", batch=[others[0], ids, others[1], others[2]],
+                       max_new_tokens=n, top_k=k, seeds=[UNSEEDED, seed, UNSEEDED, None])
+        s.records["seeded.co_batched"] = batch[1] if isinstance(batch, list) and len(batch) == 4 else batch
 
     def _batch_plan(self, rng: random.Random, prompt_ids: list[list[int]], needle: list[int]) -> dict:
         """The needle at the last row, then at random rows, of batches of other prompts (varied
@@ -300,6 +325,31 @@ class Runner:
             "configs": configs,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+#: What the seeded-sampling oracle reads: the seeded sample, its repeat and its co-batched repeat.
+SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")
+
+
+def tokenize_all(s: Session, keys: list, texts: list[str], add_special: bool, parse_special: bool = False) -> None:
+    """Record ``texts`` tokenized under ``keys``: one ``tokenize_batch`` round trip, or one
+    ``tokenize`` per text where the batch call fails (so one text an engine refuses is skipped
+    with its own reason and does not take the others with it)."""
+    if not texts:
+        return
+    values = s.try_call("tokenize_batch", texts=list(texts), add_special=add_special, parse_special=parse_special)
+    if isinstance(values, list) and len(values) == len(texts):
+        s.records.update(zip(keys, values))
+        return
+    for key, text in zip(keys, texts):
+        s.call(key, "tokenize", text=text, add_special=add_special, parse_special=parse_special)
+
+
+def prefix_prompt_choice(prompt_ids: list[list[int]], count: int) -> list[int]:
+    """The ``count`` longest prompts (of at least 4 tokens), in suite order: engines that reuse
+    whole KV blocks (vLLM: 32 tokens on CPU) only hit their prefix cache on long prompts."""
+    eligible = [j for j, ids in enumerate(prompt_ids) if len(ids) >= 4]
+    return sorted(sorted(eligible, key=lambda j: -len(prompt_ids[j]))[:count])
 
 
 def parse_config(spec: str) -> EngineConfig:

@@ -18,8 +18,9 @@ from difftest.protocol import EngineConfig, PromptScores, Unsupported
 from difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
 
 #: The capability each engine method needs.
-CAPABILITY_OF = {"tokenize": "tokenize", "detokenize": "detokenize", "stream_detokenize": "stream_detokenize",
-                 "prompt_logprobs": "prompt_logprobs", "generate": "generate", "generate_batch": "batch_generate"}
+CAPABILITY_OF = {"tokenize": "tokenize", "tokenize_batch": "tokenize", "detokenize": "detokenize",
+                 "stream_detokenize": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
+                 "generate": "generate", "generate_batch": "batch_generate", "reset_prefix_cache": "prefix_reuse"}
 STDERR_TAIL = 2000
 
 
@@ -97,24 +98,9 @@ class Session:
     # -- calls -----------------------------------------------------------------------------------
     def call(self, key: Hashable, method: str, **kwargs: Any) -> Any:
         """Run and record one engine call; returns the value or a :class:`Missing`."""
-        if not self.alive:
-            return self._missing(key, self.skip_reason or f"{self.label} is {self.status}")
-        need = CAPABILITY_OF[method]
-        if need not in self.capabilities:
-            return self._missing(key, f"{self.label} does not declare capability {need!r}")
-        if self.call_log is not None:
-            self.call_log.append((method, kwargs))
-        t0 = time.perf_counter()
-        try:
-            value = self.client.call(method, **kwargs)
-        except Unsupported as exc:
-            return self._missing(key, f"{self.label}: {method} unsupported: {exc}")
-        except (WorkerCrashed, WorkerTimeout, EngineError) as exc:
-            self._fail(exc, method)
-            return self._missing(key, f"{self.label}: {method} failed: {getattr(exc, 'message', exc)}")
-        finally:
-            self.engine_time_s += time.perf_counter() - t0
-            self.calls += 1
+        value = self._invoke(method, kwargs, contain_errors=False)
+        if isinstance(value, Missing):
+            return self._missing(key, value.reason)
         self.records[key] = value
         if isinstance(value, PromptScores) and value.full_logprobs_file:
             try:
@@ -122,6 +108,33 @@ class Session:
             except OSError:
                 pass
         return value
+
+    def try_call(self, method: str, **kwargs: Any) -> Any:
+        """Run one engine call without recording it; an engine exception or ``Unsupported`` gives a
+        :class:`Missing` and no failure (the caller falls back to smaller calls that record their
+        own), while a crash or hang still ends the session as in :meth:`call`."""
+        return self._invoke(method, kwargs, contain_errors=True)
+
+    def _invoke(self, method: str, kwargs: dict[str, Any], *, contain_errors: bool) -> Any:
+        if not self.alive:
+            return Missing(self.skip_reason or f"{self.label} is {self.status}")
+        need = CAPABILITY_OF[method]
+        if need not in self.capabilities:
+            return Missing(f"{self.label} does not declare capability {need!r}")
+        if self.call_log is not None:
+            self.call_log.append((method, kwargs))
+        t0 = time.perf_counter()
+        try:
+            return self.client.call(method, **kwargs)
+        except Unsupported as exc:
+            return Missing(f"{self.label}: {method} unsupported: {exc}")
+        except (WorkerCrashed, WorkerTimeout, EngineError) as exc:
+            if not (contain_errors and isinstance(exc, EngineError)):
+                self._fail(exc, method)
+            return Missing(f"{self.label}: {method} failed: {getattr(exc, 'message', exc)}")
+        finally:
+            self.engine_time_s += time.perf_counter() - t0
+            self.calls += 1
 
     def skip(self, key: Hashable, reason: str) -> Missing:
         """Record that ``key`` was not asked for, and why."""

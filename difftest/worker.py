@@ -31,11 +31,13 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, Unsupported
+from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, tokenize_batch
 
 #: Engine methods callable through the worker, and how the client rebuilds their results.
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "tokenize": list,
+    # Additive: many texts in one round trip (engines without it tokenize each text; see protocol.tokenize_batch).
+    "tokenize_batch": lambda items: [list(ids) for ids in items],
     "detokenize": str,
     "stream_detokenize": list,
     "prompt_logprobs": PromptScores.from_dict,
@@ -97,6 +99,15 @@ def decode_result(method: str, data: Any) -> Any:
     return DECODERS[method](data) if method in DECODERS else data
 
 
+def bound_method(engine: Any, method: str) -> Callable[..., Any] | None:
+    """``engine``'s ``method``, with the protocol's fallback for ``tokenize_batch`` (one
+    ``tokenize`` per text); None where the engine lacks an optional method."""
+    if method == "tokenize_batch" and not hasattr(engine, "tokenize_batch"):
+        return lambda texts, add_special=True, parse_special=False: tokenize_batch(engine, texts, add_special,
+                                                                                  parse_special)
+    return getattr(engine, method, None)
+
+
 # ------------------------------------------------------------------------------------------ server
 class _Server:
     """The worker side: holds one loaded engine and answers requests until ``close`` or EOF."""
@@ -114,7 +125,7 @@ class _Server:
             raise RuntimeError("no engine loaded; send 'load' first")
         if method not in DECODERS:
             raise ValueError(f"unknown method {method!r}; known: {', '.join(DECODERS)}")
-        fn = getattr(self.engine, method, None)
+        fn = bound_method(self.engine, method)
         if fn is None:  # an optional method this engine does not offer
             raise Unsupported(f"{self.engine.name} has no {method}")
         return to_jsonable(fn(**params))
@@ -287,7 +298,8 @@ class WorkerClient:
             return lambda *args, **kwargs: self._positional_call(name, args, kwargs)
         raise AttributeError(name)
 
-    _POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"), "detokenize": ("ids",),
+    _POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"),
+                   "tokenize_batch": ("texts", "add_special", "parse_special"), "detokenize": ("ids",),
                    "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
                    "generate": ("ids", "max_new_tokens", "top_k", "seed"),
                    "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}

@@ -156,3 +156,89 @@ def test_seeded_oracle_flags_two_unseeded_samples_on_vllm(vllm, prompt_ids):
     batch = vllm().generate_batch([prompt_ids[1]] * 2, NEW, 10, seeds=[UNSEEDED, UNSEEDED])
     verdict = seeded_reproducible(batch[0], batch[1], 0, "sampled twice without a seed", SAME)
     assert not verdict.ok and verdict.root_cause == "incorrect-job-context-management"
+
+
+# -- the same cases as difftest oracles of a runner-level run --------------------------------------
+RUN_SUITE = f"""
+description = "vLLM runner check: the long prompt for the prefix cache, two short ones."
+max_new_tokens = 8
+strings_per_generator = 1
+edge_cases = false
+batch_size = 2
+batch_placements = 1
+prefix_prompts = 1
+prompts = {list(PROMPTS)!r}
+""".replace("'", '"')
+
+
+class LoadedVllm:
+    """The session's started vLLM worker as an already-loaded engine object (``load`` is a no-op),
+    so the runner and the planted-fault wrappers share one worker instead of starting their own."""
+
+    name = "vllm"
+
+    def __init__(self, client: WorkerClient) -> None:
+        self.client, self.capabilities = client, client.capabilities
+
+    def load(self, model, config) -> None:
+        pass
+
+    def fingerprint(self) -> dict:
+        return self.client.fingerprint
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, method: str):
+        return getattr(self.client, method)
+
+
+@pytest.fixture(scope="session")
+def runner_run(vllm, tiny_model, tmp_path_factory):
+    """One run of the runner over vllm:f32 and two planted faults around the same worker
+    (sequential sessions: they share it)."""
+    from difftest.faults import FAULTS
+    from difftest.inprocess import InProcessClient
+    from difftest.runner import Runner, RunOptions, parse_config
+    from difftest.suites import load_suite
+
+    path = tmp_path_factory.mktemp("suite") / "vllm_run.toml"
+    path.write_text(RUN_SUITE, encoding="utf-8")
+
+    def factory(config):
+        engine = LoadedVllm(vllm())
+        if config.engine in FAULTS:
+            engine = FAULTS[config.engine](inner=engine)
+        return InProcessClient(engine, tiny_model, config)
+
+    configs = [parse_config(s) for s in ("vllm:f32", "stale_prefix_cache:f32", "seed_drift:f32")]
+    runner = Runner(tiny_model, configs, load_suite(str(path)),
+                    RunOptions(reference="vllm:f32", progress=False, parallel=False), client_factory=factory)
+    return runner, runner.run()
+
+
+def statuses(result, oracle: str, label: str) -> list[str]:
+    return [o["status"] for o in result.oracles if o["oracle"] == oracle and o["configs"] == [label]]
+
+
+def test_runner_prefix_and_seeded_sampling_checks_run_and_pass_on_vllm(runner_run):
+    runner, result = runner_run
+    session = runner.sessions[0]
+    assert session.label == "vllm:f32" and isinstance(session.records[("prefix.reset", 0)], bool)
+    assert session.records[("prefix.cold", 0)].cached_prompt_tokens == 0
+    assert session.records[("prefix.hot", 0)].cached_prompt_tokens >= 64  # two 32-token blocks reused
+    assert statuses(result, "cache.prefix_reuse", "vllm:f32") == ["pass"]
+    assert statuses(result, "sampling.seeded", "vllm:f32") == ["pass"]
+    assert session.records["seeded.first"].token_ids == session.records["seeded.co_batched"].token_ids
+
+
+def test_runner_flags_planted_stale_prefix_cache_and_seed_drift_on_vllm(runner_run):
+    _, result = runner_run
+    flagged = {(f.oracle, f.configs[-1]): f for f in result.findings}
+    stale = flagged[("cache.prefix_reuse", "stale_prefix_cache:f32")]
+    drift = flagged[("sampling.seeded", "seed_drift:f32")]
+    assert stale.root_cause == "incorrect-cache-management"
+    assert drift.root_cause == "incorrect-job-context-management" and drift.occurrences == 2
+    # each fault breaks its own oracle only: the other one passes on the same wrapper
+    assert statuses(result, "sampling.seeded", "stale_prefix_cache:f32") == ["pass"]
+    assert statuses(result, "cache.prefix_reuse", "seed_drift:f32") == ["pass"]

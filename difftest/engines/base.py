@@ -163,6 +163,11 @@ class EngineBase:
         }
 
     # -- protocol defaults -----------------------------------------------------------------------
+    def tokenize_batch(self, texts: list[str], add_special: bool = True,
+                       parse_special: bool = False) -> list[list[int]]:
+        """One :meth:`tokenize` per text; adapters with a batch encoder override this."""
+        return [self.tokenize(t, add_special, parse_special) for t in texts]
+
     def stream_detokenize(self, ids: list[int]) -> list[str]:
         raise Unsupported(f"{self.name} has no streaming detokenizer of its own")
 

@@ -68,6 +68,12 @@ class OnnxRuntimeEngine(EngineBase):
         self.tok.encode_special_tokens = not parse_special
         return list(self.tok.encode(text, add_special_tokens=add_special).ids)
 
+    def tokenize_batch(self, texts: list[str], add_special: bool = True,
+                       parse_special: bool = False) -> list[list[int]]:
+        """``tokenizers``' ``encode_batch`` (one call into Rust for every text)."""
+        self.tok.encode_special_tokens = not parse_special
+        return [list(e.ids) for e in self.tok.encode_batch(list(texts), add_special_tokens=add_special)]
+
     def detokenize(self, ids: list[int]) -> str:
         return self.tok.decode([int(t) for t in ids], skip_special_tokens=False)
 

@@ -61,6 +61,14 @@ class TransformersEngine(EngineBase):
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
         return list(self.tok(text, add_special_tokens=add_special, split_special_tokens=not parse_special)["input_ids"])
 
+    def tokenize_batch(self, texts: list[str], add_special: bool = True,
+                       parse_special: bool = False) -> list[list[int]]:
+        """The fast tokenizer's batch encode (one call into Rust for every text)."""
+        if not texts:
+            return []
+        out = self.tok(list(texts), add_special_tokens=add_special, split_special_tokens=not parse_special)
+        return [list(ids) for ids in out["input_ids"]]
+
     def detokenize(self, ids: list[int]) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=False)
 
