@@ -3,8 +3,8 @@
 Pagination with ``Link`` headers (``per_page`` up to 100), ``X-RateLimit-*`` headers with a quota
 per token and resource, 401 for unknown tokens, 404 for unknown objects, and injectable faults:
 
-    rate_limit  403 with X-RateLimit-Remaining: 0 and a reset ``seconds`` ahead (the token stays
-                blocked until then)
+    rate_limit  403 with X-RateLimit-Remaining: 0 and a reset ``seconds`` ahead (the token's quota
+                is used up until then)
     secondary   403 "secondary rate limit" with Retry-After: ``seconds``
     502         Bad Gateway
     reset       the headers and half the body, then the connection is reset
@@ -59,7 +59,6 @@ class Logged:
 class _Quota:
     used: int = 0
     reset: float = 0.0
-    blocked_until: float = 0.0
 
 
 @dataclass
@@ -128,19 +127,19 @@ class FakeServer:
         with self._lock:
             quota, limit = self._quota(token, resource)
             now = time.time()
-            allowed = quota.used < limit and now >= quota.blocked_until
+            allowed = quota.used < limit
             if allowed:
                 quota.used += 1
-            remaining = 0 if not allowed else limit - quota.used
-            reset = max(quota.reset, quota.blocked_until)
+            remaining, reset = limit - quota.used, quota.reset
         return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(math.ceil(reset)), "X-RateLimit-Used": str(limit - remaining),
                 "X-RateLimit-Resource": resource}, allowed
 
     def block(self, token: str | None, resource: str, seconds: float) -> None:
+        """Use up the token's quota; the window resets ``seconds`` from now."""
         with self._lock:
-            quota, _ = self._quota(token, resource)
-            quota.blocked_until = time.time() + seconds
+            quota, limit = self._quota(token, resource)
+            quota.used, quota.reset = limit, time.time() + seconds
 
     def respond(self, path: str, query: dict[str, str], base: str) -> tuple[int, Any, dict[str, str]]:
         """(status, JSON body, extra headers) of a GET."""
