@@ -197,15 +197,15 @@ def _status(s: str) -> str:
 
 
 def _configs_html(run: dict[str, Any]) -> str:
-    rows = []
+    rows, parts = [], any("part" in c for c in run.get("configs", []))
     for c in run.get("configs", []):
         fp = c.get("fingerprint") or {}
-        rows.append([_e(c["label"]), _status(c.get("status", "")), _e(c.get("load_s")), _e(c.get("engine_s")),
+        rows.append(([_e(c.get("part", ""))] if parts else []) + [_e(c["label"]), _status(c.get("status", "")), _e(c.get("load_s")), _e(c.get("engine_s")),
                      _e(c.get("calls")), _e(fp.get("threads")), _e(c.get("skip_reason") or ""),
                      f"<details><summary>fingerprint</summary><pre>{_e(json.dumps(fp, indent=1)[:4000])}</pre></details>"
                      if fp else ""])
-    return _table(["configuration", "status", "load s", "engine s", "calls", "threads", "skip reason", ""], rows,
-                  raw=True)
+    return _table((["part"] if parts else []) + ["configuration", "status", "load s", "engine s", "calls", "threads",
+                                                  "skip reason", ""], rows, raw=True)
 
 
 def _findings_html(findings: list[dict[str, Any]]) -> str:
@@ -225,11 +225,13 @@ def _oracles_html(data: dict[str, Any]) -> str:
         families.setdefault(o.get("family", "other"), []).append(o)
     for fam, items in families.items():
         counts = {s: sum(o["status"] == s for o in items) for s in ("pass", "fail", "skip")}
-        rows = [[_e(o["oracle"]), _e(" vs ".join(o["configs"]) or "-"), _status(o["status"]), _e(o["passed"]),
+        parts = any("part" in o for o in items)
+        rows = [([_e(o.get("part", ""))] if parts else []) + [
+                 _e(o["oracle"]), _e(" vs ".join(o["configs"]) or "-"), _status(o["status"]), _e(o["passed"]),
                  _e(o["failed"]), _e(o["skipped"]), _e(first_line(o.get("reason"), 160))] for o in items]
         out.append(f"<h3>{_e(fam)}: {counts['pass']} pass, {counts['fail']} fail, {counts['skip']} skip</h3>"
-                   + _table(["oracle", "configurations", "status", "passed", "failed", "skipped", "reason"], rows,
-                            raw=True))
+                   + _table((["part"] if parts else []) + ["oracle", "configurations", "status", "passed", "failed",
+                                                           "skipped", "reason"], rows, raw=True))
     return "".join(out)
 
 
