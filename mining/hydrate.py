@@ -76,7 +76,7 @@ class Hydrator:
             return "not found"
         except MalformedResponse as exc:
             return str(exc)
-        record["url"] = stored["url"]
+        record.update(url=stored["url"], engine=stored["engine"], repo=repo)
         if raw["html_url"] != stored["url"]:
             record["extra"]["html_url"] = raw["html_url"]
         with self.store.transaction():

@@ -45,9 +45,9 @@ class Reporter:
         with self.progress() as bars:
             task = bars.add_task(f"[yellow]waiting: {reason}", total=seconds)
             left = seconds
-            while left > 0:
+            while left > 1e-9:
                 step = min(0.2, left)
                 self.sleep(step)
                 left -= step
-                bars.update(task, completed=seconds - left, description=f"[yellow]{left:4.1f} s left: {reason}")
+                bars.update(task, completed=seconds - left, description=f"[yellow]{left:4.1f} s left: {reason}", refresh=True)
             bars.remove_task(task)

@@ -1,0 +1,106 @@
+"""Requests the miner spends, counted by the local fake GitHub server (real PyGithub client over HTTP).
+
+Goals: listing N issues costs at most 1.05 x ceil(N/100) list requests; a second sync with no
+upstream change costs at most 2 requests per repository; hydrating the paper's 929 URLs against a
+server that knows 5 of them does not wait or retry on 404.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from mining.client import ClientSettings, GitHubClient
+from mining.hydrate import Hydrator
+from mining.miner import Miner
+from mining.paper_dataset import import_into, parse, read_text
+from mining.progress import Reporter
+from taxonomy.store import Store
+from tests.github_fake import FakeGitHub, FakeServer, populate
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_CSV = ROOT.parent / "shared" / "infbug" / "dataset.csv"
+REPO = "vllm-project/vllm"
+
+
+def _client(server: FakeServer) -> GitHubClient:
+    return GitHubClient(["ghp_bench"], ClientSettings(api_url=server.url), Reporter(quiet=True))
+
+
+def _kind(path: str) -> str:
+    if path.startswith("/search/"):
+        return "search"
+    if "/commits/" in path:
+        return "commit->pulls"
+    tail = path.rsplit("/", 2)
+    return "list" if path.endswith("/issues") else tail[-1] if not tail[-1].isdigit() else tail[-2]
+
+
+def listing_cost(sizes=(100, 250, 1000, 5000)) -> None:
+    print("listing (--no-fixes): N issues -> list requests, goal <= 1.05 x ceil(N/100)")
+    for n in sizes:
+        github = FakeGitHub(seed=n)
+        populate(github, REPO, n, noise=False)
+        with tempfile.TemporaryDirectory() as tmp, FakeServer(github) as server, Store.open(Path(tmp, "b.db")) as store:
+            start = time.perf_counter()
+            summary = Miner("vllm", store=store, client=_client(server), link_fixes=False).sync()
+            seconds = time.perf_counter() - start
+            lists = server.count(r"/issues$")
+            again = Miner("vllm", store=store, client=_client(server), link_fixes=False).sync()
+        budget = 1.05 * math.ceil(n / 100)
+        print(f"  N={n:>5}: {lists:>3} list requests ({lists / math.ceil(n / 100):.2f} x ceil(N/100), "
+              f"{'OK' if lists <= budget else 'OVER'}), {100 * lists / n:.2f} per 100 issues, "
+              f"{summary.new} stored in {seconds:.2f} s; no-change resync: {again.requests} request(s)")
+
+
+def full_sync_cost(n: int = 300) -> None:
+    github = FakeGitHub(seed=1)
+    populate(github, REPO, n)
+    with tempfile.TemporaryDirectory() as tmp, FakeServer(github) as server, Store.open(Path(tmp, "b.db")) as store:
+        start = time.perf_counter()
+        summary = Miner("vllm", store=store, client=_client(server)).sync()
+        seconds = time.perf_counter() - start
+        kinds = Counter(_kind(e.path) for e in server.log)
+        requests = len(server.log)
+        github.edit_issue(REPO, next(iter(github.repo(REPO).issues)), title="edited")
+        edited = Miner("vllm", store=store, client=_client(server)).sync()
+        unchanged = Miner("vllm", store=store, client=_client(server)).sync()
+    stored = summary.new
+    print(f"full sync with fix linkage: {stored} bugs stored, {requests} requests "
+          f"({100 * requests / stored:.0f} per 100 bugs) in {seconds:.2f} s ({1000 * seconds / requests:.1f} ms/request)")
+    print("  by endpoint: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
+    print(f"  resync after one upstream edit: {edited.requests} requests ({edited.updated} updated); "
+          f"no-change resync: {unchanged.requests} request(s) per repository (goal <= 2)")
+
+
+def hydrate_cost() -> None:
+    if not PAPER_CSV.is_file():
+        print(f"hydrate: skipped, {PAPER_CSV} not found")
+        return
+    bugs = parse(read_text(str(PAPER_CSV)))
+    github = FakeGitHub(seed=2)
+    for bug in bugs[:: len(bugs) // 5][:5]:
+        github.add_issue(bug.repo, "Synthetic paper bug", "Synthetic body.", number=bug.number)
+        github.repo(bug.repo).next_number = 10**6
+        github.close(bug.repo, bug.number, fix="closing-commit")
+    with tempfile.TemporaryDirectory() as tmp, FakeServer(github) as server, Store.open(Path(tmp, "p.db")) as store:
+        import_into(store, bugs)
+        start = time.perf_counter()
+        summary = Hydrator(store, _client(server)).run()
+        seconds = time.perf_counter() - start
+    print(f"hydrate {len(bugs)} paper URLs, server knows 5: {summary.line()} in {seconds:.2f} s "
+          f"({1000 * seconds / len(bugs):.1f} ms per URL)")
+
+
+def main() -> None:
+    listing_cost()
+    full_sync_cost()
+    hydrate_cost()
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
