@@ -70,7 +70,8 @@ def full_sync_cost(n: int = 300) -> None:
         unchanged = Miner("vllm", store=store, client=_client(server)).sync()
     stored = summary.new
     print(f"full sync with fix linkage: {stored} bugs stored, {requests} requests "
-          f"({100 * requests / stored:.0f} per 100 bugs) in {seconds:.2f} s ({1000 * seconds / requests:.1f} ms/request)")
+          f"({100 * requests / stored:.0f} per 100 bugs) in {seconds:.2f} s "
+          f"({1000 * seconds / requests:.1f} ms/request)")
     print("  by endpoint: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     print(f"  resync after one upstream edit: {edited.requests} requests ({edited.updated} updated); "
           f"no-change resync: {unchanged.requests} request(s) per repository (goal <= 2)")

@@ -173,8 +173,8 @@ class GitHubClient:
         headers = {str(k).lower(): v for k, v in (exc.headers or {}).items()}
         message = exc.data.get("message", "") if isinstance(exc.data, dict) else str(exc.data or "")
         status = exc.status
-        if status in (404, 410):
-            raise NotFound(f"{what}: not found (HTTP {status})") from None
+        if status in (404, 410, 422):  # 422: e.g. a commit GitHub does not know in this repository
+            raise NotFound(f"{what}: {'unprocessable' if status == 422 else 'not found'} (HTTP {status})") from None
         if status in (403, 429) and str(headers.get("x-ratelimit-remaining")) == "0":
             self.pool.exhaust(slot, resource, headers, time.time())
             self.reporter.note(f"{what}: primary rate limit hit on token {slot.index}/{len(self.pool.slots)}")

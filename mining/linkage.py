@@ -14,6 +14,7 @@ from typing import Any
 
 from mining import parse
 from mining.client import GitHubClient
+from mining.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,12 @@ class FixFinder:
         return None
 
     def _merged_pull_of_commit(self, sha: str, what: str) -> dict[str, Any] | None:
-        found = self.client.get(f"/repos/{self.repo}/commits/{sha}/pulls", what=f"{what} pull requests of {sha[:12]}")
+        """The merged pull request containing a commit; none for a commit unknown here (e.g. from a fork)."""
+        try:
+            found = self.client.get(f"/repos/{self.repo}/commits/{sha}/pulls",
+                                    what=f"{what} pull requests of {sha[:12]}")
+        except NotFound:
+            return None
         for item in parse.item_list(found.data, f"{what} pull requests of {sha[:12]}"):
             if item.get("merged_at") and "number" in item:
                 return self._pull(item["number"], what)

@@ -49,5 +49,6 @@ class Reporter:
                 step = min(0.2, left)
                 self.sleep(step)
                 left -= step
-                bars.update(task, completed=seconds - left, description=f"[yellow]{left:4.1f} s left: {reason}", refresh=True)
+                bars.update(task, completed=seconds - left, refresh=True,
+                            description=f"[yellow]{left:4.1f} s left: {reason}")
             bars.remove_task(task)

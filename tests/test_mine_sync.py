@@ -179,7 +179,8 @@ def test_comments_and_pull_requests_on_request(upstream, tmp_path):
     assert with_comments
     for record in records.values():
         assert len(record["comments"]) == record["comments_count"]
-        assert [c["body"] for c in record["comments"]] == [c["body"] for c in github.repo(VLLM).comments[record["number"]]]
+        upstream = github.repo(VLLM).comments[record["number"]]
+        assert [c["body"] for c in record["comments"]] == [c["body"] for c in upstream]
 
 
 def test_window_labels_and_state_select_issues(upstream, tmp_path):
@@ -242,3 +243,35 @@ def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, args, message)
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("error: ") and message in result.output
     assert not db.exists()
+
+
+def test_unknown_closing_commit_falls_back_to_other_evidence(tmp_path):
+    github = FakeGitHub(seed=9)
+    number = github.add_issue(VLLM, "Synthetic bug closed from a fork")
+    pull = github.add_pull(VLLM, "Synthetic repair", "Related to the report")
+    github.cross_reference(VLLM, number, pull)
+    github.close(VLLM, number)
+    github.repo(VLLM).timelines[number][-1]["commit_id"] = "0" * 40  # a commit this repository does not have
+    db = tmp_path / "fork.db"
+    with FakeServer(github) as server:
+        result = mine(server, db, "vllm")
+        statuses = [e.status for e in server.log]
+    assert result.exit_code == 0, result.output
+    assert 422 in statuses
+    (record,) = snapshot(db).values()
+    assert (record["fix_number"], record["extra"]["fix_method"]) == (pull, "cross-reference")
+
+
+def test_several_engines_in_one_run_and_no_token_warning(tmp_path):
+    github = FakeGitHub(seed=10)
+    for repo in (VLLM, "ggml-org/llama.cpp"):
+        github.close(repo, github.add_issue(repo, "Synthetic bug"))
+    db = tmp_path / "two.db"
+    with FakeServer(github) as server:
+        result = mine(server, db, "vllm", "llama.cpp", "--no-fixes", token="")
+        tokens = {e.token for e in server.log}
+    assert result.exit_code == 0, result.output
+    assert "warning: no GitHub token" in result.output and tokens == {None}
+    assert "vllm-project/vllm: 1 new" in result.output and "ggml-org/llama.cpp: 1 new" in result.output
+    assert "total: 2 new, 0 updated, 0 unchanged, 2 requests" in result.output
+    assert sorted(r["engine"] for r in snapshot(db).values()) == ["llama.cpp", "vLLM"]

@@ -115,7 +115,9 @@ class FakeServer:
         return None
 
     def _quota(self, token: str | None, resource: str) -> tuple[_Quota, int]:
-        limit = self.token_limits.get(token or "", self.limits[resource]) if resource == "core" else self.limits[resource]
+        limit = self.limits[resource]
+        if resource == "core":
+            limit = self.token_limits.get(token or "", limit)
         quota = self._quotas.setdefault((token, resource), _Quota())
         now = time.time()
         if now >= quota.reset:
