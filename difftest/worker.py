@@ -95,6 +95,15 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def json_default(value: Any) -> Any:
+    """``json.dumps``' hook for what is not plain JSON (dataclasses, numpy, sets): only those pay for
+    :func:`to_jsonable`, so a large plain result (``tokenize_batch``'s lists of ints) is written as is."""
+    converted = to_jsonable(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return converted
+
+
 def decode_result(method: str, data: Any) -> Any:
     return DECODERS[method](data) if method in DECODERS else data
 
@@ -128,7 +137,7 @@ class _Server:
         fn = bound_method(self.engine, method)
         if fn is None:  # an optional method this engine does not offer
             raise Unsupported(f"{self.engine.name} has no {method}")
-        return to_jsonable(fn(**params))
+        return fn(**params)  # made JSON by reply(), see json_default
 
     def _load(self, engine: str, model: dict, config: dict, plugins: list[str] = (),
               artifacts_dir: str | None = None) -> dict[str, Any]:
@@ -144,7 +153,7 @@ class _Server:
                 "fingerprint": to_jsonable(self.engine.fingerprint()), "pid": os.getpid()}
 
     def reply(self, payload: dict[str, Any]) -> None:
-        self.out.write(json.dumps(payload) + "\n")
+        self.out.write(json.dumps(payload, default=json_default) + "\n")
         self.out.flush()
 
     def serve(self, lines) -> None:

@@ -36,6 +36,14 @@ def test_tokenize_detokenize_round_trip(worker, tiny_model, text):
     assert worker.detokenize(ids) == "<s>" + text
 
 
+def test_tokenize_batch_equals_one_tokenize_per_text(worker):
+    texts = list(TEXTS) + ["", " leading space", "a<s>b"]
+    for add_special, parse_special in ((True, False), (False, False), (False, True)):
+        batch = worker.tokenize_batch(texts, add_special, parse_special)
+        assert batch == [worker.tokenize(t, add_special, parse_special) for t in texts]
+    assert worker.tokenize_batch([]) == []
+
+
 def test_special_token_parsing_is_a_knob(worker, tiny_model):
     parsed = worker.tokenize("a<s>b", add_special=False, parse_special=True)
     literal = worker.tokenize("a<s>b", add_special=False, parse_special=False)

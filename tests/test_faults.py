@@ -4,7 +4,7 @@ in the runs of the other faults the same oracle passes (the control shows it can
 import pytest
 
 from difftest.faults import FAULTS, LeadingSpaceDropper, StalePrefixCache
-from difftest.protocol import EngineConfig
+from difftest.protocol import EngineConfig, Unsupported
 from tests.fake_engine import FakeEngine, fake_model, run_fake
 
 #: fault -> (oracles that must fire, root cause, component)
@@ -71,6 +71,55 @@ def test_leading_space_dropper_in_process():
     engine.load(fake_model(), EngineConfig("leading_space_dropper", "f32", {"wraps": "fake"}))
     assert engine.tokenize(" hello", add_special=False) == engine.tokenize("hello", add_special=False)
     assert engine.tokenize("hello world", add_special=False) == FakeEngine().tokenize("hello world", add_special=False)
+    # the batch call goes through the same planted fault
+    assert engine.tokenize_batch([" hello", "hello world"], False) == [engine.tokenize("hello", add_special=False),
+                                                                       engine.tokenize("hello world", add_special=False)]
+
+
+def test_faults_keep_the_inner_batch_tokenizer_and_prefix_reset():
+    from difftest.faults import BatchCrosstalk, SeedDrift
+
+    class Counting(FakeEngine):
+        batches = resets = 0
+
+        def tokenize_batch(self, texts, add_special=True, parse_special=False):
+            Counting.batches += 1
+            return [self.tokenize(t, add_special, parse_special) for t in texts]
+
+        def reset_prefix_cache(self):
+            Counting.resets += 1
+            return True
+
+    engine = BatchCrosstalk(Counting())
+    engine.load(fake_model(), EngineConfig("batch_crosstalk", "f32", {"wraps": "fake"}))
+    assert engine.tokenize_batch(["a", "b"]) == [engine.tokenize("a"), engine.tokenize("b")]
+    assert engine.reset_prefix_cache() is True and (Counting.batches, Counting.resets) == (1, 1)
+    with pytest.raises(Unsupported):
+        SeedDrift(FakeEngine()).reset_prefix_cache()
+
+
+def test_seed_drift_changes_the_seed_of_each_seeded_request_only():
+    from difftest.faults import SeedDrift
+
+    class Recorder:
+        capabilities = frozenset()
+
+        def __init__(self):
+            self.seeds = []
+
+        def generate(self, ids, max_new_tokens, top_k=10, seed=None):
+            self.seeds.append(seed)
+
+        def generate_batch(self, batch, max_new_tokens, top_k=10, seeds=None):
+            self.seeds.append(seeds)
+
+    inner = Recorder()
+    engine = SeedDrift(inner)
+    engine.generate([1], 1, seed=7)
+    engine.generate([1], 1, seed=7)
+    engine.generate([1], 1)
+    engine.generate_batch([[1], [1], [1]], 1, seeds=["unseeded", 7, None])
+    assert inner.seeds == [7, 8, None, ["unseeded", 9, None]]
 
 
 def test_every_fault_is_a_plugin_factory():

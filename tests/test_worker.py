@@ -25,6 +25,9 @@ def test_round_trip_rebuilds_results_and_keeps_prints_off_the_protocol():
         assert w.fingerprint["engine"] == "planted-failures"
         assert w.tokenize("ab", add_special=False) == [97, 98]
         assert w.call("tokenize", text="é") == [0, 233]
+        # an engine without tokenize_batch: the worker tokenizes each text in one round trip
+        assert w.tokenize_batch(["ab", "é"], False) == [[97, 98], [233]]
+        assert w.tokenize_batch(["é"]) == [[0, 233]]
         scores = w.prompt_logprobs([5, 6, 7], full=True)
         assert isinstance(scores, PromptScores) and scores.top[1].ids == [1]
         assert "tokenize called" in w.stderr_tail
