@@ -37,7 +37,7 @@ class CampaignOptions:
     formats: tuple[str, ...] = ("gguf-f32", "onnx")
     profile: ToleranceProfile = field(default_factory=load_profile)
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     timeout_s: float = 600.0
     max_prompts: int = 0
     cache_prompts: int = 10
