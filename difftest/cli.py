@@ -31,6 +31,17 @@ def _progress_printer(console: Console):
     return lambda message: console.print(f"[dim]{message}[/dim]")
 
 
+def load_suite_and_profile(suite: str, profile: str, tolerances: str | None):
+    """The prompt suite and tolerance profile a command names; bad input is a one-line error."""
+    from difftest.suites import SuiteError, load_suite
+    from difftest.tolerances import ToleranceError, load_profile
+
+    try:
+        return load_suite(suite), load_profile(profile, tolerances)
+    except (SuiteError, ToleranceError) as exc:
+        raise UserError(str(exc)) from None
+
+
 def resolve_model(model: str, cache_dir: str | None, console: Console):
     """A model name for :func:`difftest.models.get_model`, or a ModelSpec JSON file."""
     from difftest.protocol import ModelSpec
@@ -173,17 +184,11 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     """
     from difftest.report_io import print_summary, write_junit, write_markdown
     from difftest.runner import Runner, RunOptions
-    from difftest.suites import SuiteError, load_suite
-    from difftest.tolerances import ToleranceError, load_profile
 
     for target in (json_path, junit, markdown, db):
         if target and not Path(target).resolve().parent.is_dir():
             raise UserError(f"directory of {target} does not exist")
-    try:
-        chosen_suite = load_suite(suite)
-        tolerance_profile = load_profile(profile, tolerances)
-    except (SuiteError, ToleranceError) as exc:
-        raise UserError(str(exc)) from None
+    chosen_suite, tolerance_profile = load_suite_and_profile(suite, profile, tolerances)
     config_list = build_configs(engines, configs, plugins, threads)
     if reference and reference not in [c.label for c in config_list]:
         raise UserError(f"reference {reference!r} is not one of the configurations: "

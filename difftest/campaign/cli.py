@@ -87,9 +87,7 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
     Example (the `make campaign` target):
       enginebugs difftest campaign --model gemma3-270m --html reports-out/gemma3
     """
-    from difftest.cli import resolve_model
-    from difftest.suites import SuiteError, load_suite
-    from difftest.tolerances import ToleranceError, load_profile
+    from difftest.cli import load_suite_and_profile, resolve_model
 
     from .merge import as_findings
     from .orchestrate import PARTS, Campaign, CampaignOptions
@@ -111,11 +109,7 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
             raise UserError(f"{name} must be >= 0")
     if db and not Path(db).resolve().parent.is_dir():
         raise UserError(f"directory of {db} does not exist")
-    try:
-        chosen_suite = load_suite(suite)
-        tolerance_profile = load_profile(profile, tolerances)
-    except (SuiteError, ToleranceError) as exc:
-        raise UserError(str(exc)) from None
+    chosen_suite, tolerance_profile = load_suite_and_profile(suite, profile, tolerances)
     out = Path(out_dir or html_dir or f"reports-out/{model}")
     console = Console(stderr=True, quiet=quiet)
     spec = resolve_model(model, cache_dir, console)
