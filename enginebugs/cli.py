@@ -34,16 +34,7 @@ def main() -> None:
 
 
 for module_name, attr in GROUPS:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:  # a package not written yet or an optional part missing
-        if exc.name and exc.name.split(".")[0] in {m.split(".")[0] for m, _ in GROUPS}:
-            continue
-        raise
-    command = getattr(module, attr, None)
-    if command is not None:
-        main.add_command(command)
-
+    main.add_command(getattr(importlib.import_module(module_name), attr))
 
 main.add_command(demo)
 
