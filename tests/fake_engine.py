@@ -154,8 +154,10 @@ class TinyDecoder:
         x1, x2 = x[..., :half], x[..., half:]
         return np.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
 
-    def forward(self, ids: list[int], cache: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Logits for ``ids`` placed after the ``cache`` positions; the cache is extended in place."""
+    def forward(self, ids: list[int], cache: list[tuple[np.ndarray, np.ndarray]],
+                scores_dtype: type = np.float32) -> np.ndarray:
+        """Logits for ``ids`` placed after the ``cache`` positions; the cache is extended in place.
+        ``scores_dtype`` is the accumulation type of the attention scores (another kernel path)."""
         start = cache[0][0].shape[0] if cache else 0
         pos = np.arange(start, start + len(ids))
         x = self.w["embed"][ids]
@@ -169,7 +171,8 @@ class TinyDecoder:
             k_all = np.concatenate([cache[l][0], k]).astype(np.float32)
             v_all = np.concatenate([cache[l][1], v]).astype(np.float32)
             cache[l] = (k_all, v_all)
-            att = np.einsum("qhd,khd->hqk", q, k_all) / np.sqrt(self.head_dim)
+            att = np.einsum("qhd,khd->hqk", q.astype(scores_dtype), k_all.astype(scores_dtype))
+            att = (att / np.sqrt(self.head_dim)).astype(np.float32)
             mask = pos[:, None] < np.arange(k_all.shape[0])[None, :]
             att = np.where(mask[None], -np.inf, att)
             att = np.exp(att - att.max(-1, keepdims=True))
@@ -231,9 +234,13 @@ class FakeEngine:
         return (self.config.options if self.config else {}).get(key, default)
 
     def _prefill(self, ids: list[int], cache: list, reuse: int = 0) -> np.ndarray:
-        """Logits of ``ids[reuse:]`` computed after a cache already holding ``ids[:reuse]``."""
-        chunk = int(self._option("prefill_chunk", 0)) or len(ids)
-        out = [self.model.forward(ids[s:s + chunk], cache) for s in range(reuse, len(ids), chunk)]
+        """Logits of ``ids[reuse:]`` computed after a cache already holding ``ids[:reuse]``. Chunked
+        prefill takes another kernel path (float64 attention scores), as real engines do: its
+        rounding differs from the whole-prompt path on every machine, whatever BLAS does."""
+        chunk = int(self._option("prefill_chunk", 0))
+        scores_dtype = np.float64 if chunk else np.float32
+        chunk = chunk or len(ids)
+        out = [self.model.forward(ids[s:s + chunk], cache, scores_dtype) for s in range(reuse, len(ids), chunk)]
         return np.concatenate(out) if out else np.zeros((0, self.tok.vocab_size), np.float32)
 
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
