@@ -9,7 +9,12 @@ the same engines loaded in this process, with no worker, no pipe and no oracle. 
 * ``total ratio``  = run wall time / (bare model loads + bare replay): includes worker start-up
   (each worker imports its engine library; they start in parallel).
 
-Run: ``python -m benchmarks.bench_difftest_overhead [N_PROMPTS]`` (default 10, the default suite).
+On the tiny model an engine call takes a few milliseconds, so the worker pipe weighs more than it
+does on a real model, where a call takes tens to hundreds: ``gemma3-270m`` measures that case
+(llama.cpp on the shipped Q4_K_M GGUF; ONNX Runtime on the campaign's export, built once).
+
+Run: ``python -m benchmarks.bench_difftest_overhead [N_PROMPTS] [MODEL]`` (default: the default
+suite's prompts, model ``tiny``).
 """
 from __future__ import annotations
 
@@ -22,8 +27,10 @@ from difftest.models import get_model
 from difftest.protocol import EngineConfig, Unsupported
 from difftest.runner import Runner, RunOptions
 from difftest.suites import load_suite
+from difftest.worker import bound_method
 
-CONFIGS = (("transformers", "f32"), ("llamacpp", "f32"), ("onnxruntime", "f32"))
+CONFIGS = {"tiny": (("transformers", "f32"), ("llamacpp", "f32"), ("onnxruntime", "f32")),
+           "gemma3-270m": (("transformers", "f32"), ("llamacpp", "q4_K"), ("onnxruntime", "f32"))}
 GOAL = 1.10
 
 
@@ -35,7 +42,7 @@ def replay(model, config: EngineConfig, calls: list) -> tuple[float, float]:
     t1 = time.perf_counter()
     for method, kwargs in calls:
         try:
-            getattr(engine, method)(**kwargs)
+            bound_method(engine, method)(**kwargs)  # batch methods: the same per-row loop as the worker's
         except Unsupported:
             pass
     t2 = time.perf_counter()
@@ -50,17 +57,21 @@ def harness(model, configs, suite, parallel: bool) -> tuple[Runner, float, objec
     return runner, time.perf_counter() - t0, result
 
 
-def main(n_prompts: int | None = None) -> None:
-    model = get_model("tiny")
+def main(n_prompts: int | None = None, model_name: str = "tiny") -> None:
+    model = get_model(model_name)
+    if model_name != "tiny":
+        from difftest.campaign.formats import ensure_formats
+
+        model, _ = ensure_formats(model, ("onnx",), print)
     suite = load_suite("default")
     if n_prompts:
         prompts = tuple(suite.prompts[i % len(suite.prompts)] + f" ({i})" for i in range(n_prompts))
         suite = dataclasses.replace(suite, prompts=prompts)
-    configs = [EngineConfig(e, d, {"threads": 1}, f"{e}:{d}") for e, d in CONFIGS]
+    configs = [EngineConfig(e, d, {"threads": 1}, f"{e}:{d}") for e, d in CONFIGS[model_name]]
     runs = {parallel: harness(model, configs, suite, parallel) for parallel in (True, False)}
     runner, _, result = runs[True]
     calls = sum(len(s.call_log or []) for s in runner.sessions)
-    print(f"run: {len(suite.prompts)} prompts, {result.run['strings']} strings, {len(configs)} configurations, "
+    print(f"{model_name}: {len(suite.prompts)} prompts, {result.run['strings']} strings, {len(configs)} configurations, "
           f"{calls} engine calls, {len(result.findings)} findings")
     bare_load = bare_calls = 0.0
     for s in runner.sessions:
@@ -82,4 +93,5 @@ def main(n_prompts: int | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else None)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "0" else None,
+         sys.argv[2] if len(sys.argv) > 2 else "tiny")

@@ -151,6 +151,19 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+def detokenize_batch(engine: Any, batch: list[list[int]]) -> list[str]:
+    """``engine.detokenize_batch`` where the engine has it (additive), else one ``detokenize`` per row."""
+    own = getattr(engine, "detokenize_batch", None)
+    return own(batch) if own is not None else [engine.detokenize(ids) for ids in batch]
+
+
+def stream_detokenize_batch(engine: Any, batch: list[list[int]]) -> list[list[str]]:
+    """``engine.stream_detokenize_batch`` where the engine has it (additive), else one
+    ``stream_detokenize`` per row."""
+    own = getattr(engine, "stream_detokenize_batch", None)
+    return own(batch) if own is not None else [engine.stream_detokenize(ids) for ids in batch]
+
+
 def tokenize_batch(engine: Any, texts: list[str], add_special: bool = True,
                    parse_special: bool = False) -> list[list[int]]:
     """``engine.tokenize_batch`` where the engine has it (an additive protocol method), else one

@@ -163,8 +163,7 @@ class Runner:
         task = progress.add_task("recording", total=per_string * len(token_sessions) + per_config * len(self.sessions))
         tick = lambda n=1: progress.advance(task, n)  # noqa: E731
 
-        tokenize_all(ref, [("tok", i) for i in range(len(strings))], [t for _, t in strings], add_special=False)
-        tokenize_all(ref, [("tokp", j) for j in range(len(prompts))], prompts, add_special=True)
+        tokenize_texts(ref, strings, prompts)
         data.prompt_ids = [ids if isinstance(ids, list) else [] for ids in (ref.get(("tokp", j)) for j in range(len(prompts)))]
         needle = ref.call("needle", "tokenize", text=suite.needle, add_special=True)
         data.special_ids = self._special_ids(ref)
@@ -193,7 +192,7 @@ class Runner:
         """BOS/EOS of the model and the ids the reference parses special-token strings into."""
         special = {t for t in (self.model.bos_token_id, self.model.eos_token_id) if t is not None}
         keys = [("special", n) for n in range(len(SPECIAL_STRINGS))]
-        tokenize_all(ref, keys, list(SPECIAL_STRINGS), add_special=False, parse_special=True)
+        record_each(ref, keys, "tokenize", list(SPECIAL_STRINGS), add_special=False, parse_special=True)
         for key in keys:
             ids = ref.get(key)
             if isinstance(ids, list) and len(ids) == 1:
@@ -201,21 +200,23 @@ class Runner:
         return special
 
     def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], tick: Callable) -> None:
+        """Decode, stream and round-trip every string: one batch round trip per method (the
+        worker pipe would otherwise cost more than the tokenizer work itself)."""
         if s is not ref:
-            tokenize_all(s, [("tok", i) for i in range(len(strings))], [t for _, t in strings], add_special=False)
-            tokenize_all(s, [("tokp", j) for j in range(len(prompts))], prompts, add_special=True)
-        for i, (_, text) in enumerate(strings):
-            ref_ids, ids = ref.get(("tok", i)), s.get(("tok", i))
-            if isinstance(ref_ids, list):
-                s.call(("dec", i), "detokenize", ids=ref_ids)
-                s.call(("stream", i), "stream_detokenize", ids=ref_ids)
+            tokenize_texts(s, strings, prompts)
+        ref_ids = {i: ids for i in range(len(strings)) if isinstance(ids := ref.get(("tok", i)), list)}
+        for key, method in (("dec", "detokenize"), ("stream", "stream_detokenize")):
+            record_each(s, [(key, i) for i in ref_ids], method, list(ref_ids.values()))
+        own = []
+        for i in range(len(strings)):
+            ids = s.get(("tok", i))
             if isinstance(ids, list):
-                if ids == ref_ids and isinstance(s.records.get(("dec", i)), str):
+                if ids == ref_ids.get(i) and isinstance(s.records.get(("dec", i)), str):
                     s.records[("rt", i)] = s.records[("dec", i)]
                 else:
-                    s.call(("rt", i), "detokenize", ids=ids)
-            tick(4)
-        tick(2 * len(prompts))
+                    own.append(i)
+        record_each(s, [("rt", i) for i in own], "detokenize", [s.get(("tok", i)) for i in own])
+        tick(4 * len(strings) + 2 * len(prompts))
 
     def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
         suite, k, n = self.suite, self.suite.top_k, self.suite.max_new_tokens
@@ -334,18 +335,31 @@ class Runner:
 SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")
 
 
-def tokenize_all(s: Session, keys: list, texts: list[str], add_special: bool, parse_special: bool = False) -> None:
-    """Record ``texts`` tokenized under ``keys``: one ``tokenize_batch`` round trip, or one
-    ``tokenize`` per text where the batch call fails (so one text an engine refuses is skipped
-    with its own reason and does not take the others with it)."""
-    if not texts:
+#: method -> (its batch method, the single call's argument, the batch call's argument)
+BATCHED = {"tokenize": ("tokenize_batch", "text", "texts"), "detokenize": ("detokenize_batch", "ids", "batch"),
+           "stream_detokenize": ("stream_detokenize_batch", "ids", "batch")}
+
+
+def tokenize_texts(s: Session, strings: list, prompts: list[str]) -> None:
+    """Record the (generator, text) ``strings`` under ``("tok", i)`` (no special tokens) and the
+    prompts under ``("tokp", j)`` (with BOS)."""
+    record_each(s, [("tok", i) for i in range(len(strings))], "tokenize", [t for _, t in strings], add_special=False)
+    record_each(s, [("tokp", j) for j in range(len(prompts))], "tokenize", prompts, add_special=True)
+
+
+def record_each(s: Session, keys: list, method: str, items: list, **common: Any) -> None:
+    """Record ``method`` on each of ``items`` under ``keys``: one batch round trip, or one call per
+    item where the batch call fails (so one item an engine refuses is skipped with its own reason
+    and does not take the others with it)."""
+    if not items:
         return
-    values = s.try_call("tokenize_batch", texts=list(texts), add_special=add_special, parse_special=parse_special)
-    if isinstance(values, list) and len(values) == len(texts):
+    batch_method, arg, batch_arg = BATCHED[method]
+    values = s.try_call(batch_method, **{batch_arg: list(items)}, **common)
+    if isinstance(values, list) and len(values) == len(items):
         s.records.update(zip(keys, values))
         return
-    for key, text in zip(keys, texts):
-        s.call(key, "tokenize", text=text, add_special=add_special, parse_special=parse_special)
+    for key, item in zip(keys, items):
+        s.call(key, method, **{arg: item}, **common)
 
 
 def prefix_prompt_choice(prompt_ids: list[list[int]], count: int) -> list[int]:

@@ -19,7 +19,8 @@ from difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
 
 #: The capability each engine method needs.
 CAPABILITY_OF = {"tokenize": "tokenize", "tokenize_batch": "tokenize", "detokenize": "detokenize",
-                 "stream_detokenize": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
+                 "detokenize_batch": "detokenize", "stream_detokenize": "stream_detokenize",
+                 "stream_detokenize_batch": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
                  "generate": "generate", "generate_batch": "batch_generate", "reset_prefix_cache": "prefix_reuse"}
 STDERR_TAIL = 2000
 

@@ -31,7 +31,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, tokenize_batch
+from difftest.protocol import (EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, detokenize_batch,
+                               stream_detokenize_batch, tokenize_batch)
 
 #: Engine methods callable through the worker, and how the client rebuilds their results.
 DECODERS: dict[str, Callable[[Any], Any]] = {
@@ -40,6 +41,9 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "tokenize_batch": lambda items: [list(ids) for ids in items],
     "detokenize": str,
     "stream_detokenize": list,
+    # Additive, like tokenize_batch: many rows in one round trip (the worker loops where the engine has none).
+    "detokenize_batch": lambda items: [str(text) for text in items],
+    "stream_detokenize_batch": lambda items: [list(chunks) for chunks in items],
     "prompt_logprobs": PromptScores.from_dict,
     "generate": Generation.from_dict,
     "generate_batch": lambda items: [Generation.from_dict(g) for g in items],
@@ -108,12 +112,17 @@ def decode_result(method: str, data: Any) -> Any:
     return DECODERS[method](data) if method in DECODERS else data
 
 
+#: The protocol's batch methods, served by a loop over the single call where an engine lacks them.
+BATCH_FALLBACKS: dict[str, Callable[..., Any]] = {"tokenize_batch": tokenize_batch, "detokenize_batch": detokenize_batch,
+                                                  "stream_detokenize_batch": stream_detokenize_batch}
+
+
 def bound_method(engine: Any, method: str) -> Callable[..., Any] | None:
-    """``engine``'s ``method``, with the protocol's fallback for ``tokenize_batch`` (one
-    ``tokenize`` per text); None where the engine lacks an optional method."""
-    if method == "tokenize_batch" and not hasattr(engine, "tokenize_batch"):
-        return lambda texts, add_special=True, parse_special=False: tokenize_batch(engine, texts, add_special,
-                                                                                  parse_special)
+    """``engine``'s ``method``, with the protocol's fallback for a batch method the engine lacks
+    (one single call per row); None where the engine lacks an optional method."""
+    if method in BATCH_FALLBACKS and not hasattr(engine, method):
+        fallback = BATCH_FALLBACKS[method]
+        return lambda *args, **kwargs: fallback(engine, *args, **kwargs)
     return getattr(engine, method, None)
 
 
@@ -309,7 +318,8 @@ class WorkerClient:
 
     _POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"),
                    "tokenize_batch": ("texts", "add_special", "parse_special"), "detokenize": ("ids",),
-                   "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
+                   "stream_detokenize": ("ids",), "detokenize_batch": ("batch",),
+                   "stream_detokenize_batch": ("batch",), "prompt_logprobs": ("ids", "top_k", "full"),
                    "generate": ("ids", "max_new_tokens", "top_k", "seed"),
                    "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}
 

@@ -44,6 +44,14 @@ def test_tokenize_batch_equals_one_tokenize_per_text(worker):
     assert worker.tokenize_batch([]) == []
 
 
+def test_detokenize_batches_equal_one_call_per_row(worker):
+    rows = [worker.tokenize(t, add_special=False) for t in TEXTS] + [[]]
+    assert worker.detokenize_batch(rows) == [worker.detokenize(ids) for ids in rows]
+    assert worker.detokenize_batch([]) == []
+    if "stream_detokenize" in worker.capabilities:
+        assert worker.stream_detokenize_batch(rows) == [worker.stream_detokenize(ids) for ids in rows]
+
+
 def test_special_token_parsing_is_a_knob(worker, tiny_model):
     parsed = worker.tokenize("a<s>b", add_special=False, parse_special=True)
     literal = worker.tokenize("a<s>b", add_special=False, parse_special=False)

@@ -184,3 +184,31 @@ def test_runner_rejects_bad_setups():
         Runner(fake_model(), [EngineConfig("fake"), EngineConfig("fake")], load_suite("smoke"))
     with pytest.raises(ValueError, match="reference"):
         Runner(fake_model(), [EngineConfig("fake")], load_suite("smoke"), RunOptions(reference="x:f32"))
+
+
+def test_record_each_sends_one_batch_and_falls_back_per_item_when_it_fails():
+    from difftest.inprocess import InProcessClient
+    from difftest.runner import record_each
+    from difftest.session import Session
+
+    class Picky(FakeEngine):
+        calls: list = []
+
+        def detokenize(self, ids):
+            Picky.calls.append(tuple(ids))
+            if 999999 in ids:
+                raise ValueError("id out of range")
+            return super().detokenize(ids)
+
+    s = Session(EngineConfig("fake", "f32"), InProcessClient(Picky(), fake_model(), EngineConfig("fake", "f32")),
+                call_log=[])
+    s.start()
+    rows = [s.client.call("tokenize", text=t, add_special=False) for t in ("ab", "héllo", "z")]
+    record_each(s, [("dec", i) for i in range(3)], "detokenize", rows)
+    assert [m for m, _ in s.call_log] == ["detokenize_batch"] and s.calls == 1
+    assert [s.get(("dec", i)) for i in range(3)] == ["ab", "héllo", "z"]
+    # one bad row: the batch fails, each row is recorded on its own, the bad one as a reason
+    record_each(s, [("bad", i) for i in range(3)], "detokenize", [rows[0], [999999], rows[2]])
+    assert [m for m, _ in s.call_log[1:]] == ["detokenize_batch"] + ["detokenize"] * 3
+    assert s.get(("bad", 0)) == "ab" and s.get(("bad", 2)) == "z"
+    assert not s.get(("bad", 1)) and "id out of range" in s.get(("bad", 1)).reason and s.alive
