@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from difftest.models.cache import build_once
+from difftest.models.to_onnx import EXPORT_VERSION, export_onnx
 from difftest.protocol import ModelSpec
 
 Progress = Callable[[str], None]
@@ -85,13 +86,12 @@ def ensure_formats(spec: ModelSpec, wanted: tuple[str, ...], progress: Progress)
             hf = Path(files["hf"])
 
             def build_onnx(tmp: Path) -> None:
-                from difftest.models.to_onnx import export_onnx
 
                 progress("exporting the fp32 checkpoint to ONNX with past key/values (once; minutes)")
                 export_onnx(hf, tmp)
                 (tmp / "source.json").write_text(json.dumps({"hf": str(hf)}))
             try:
-                files["onnx"] = str(build_once(_model_dir(spec, "hf") / "campaign-onnx", build_onnx))
+                files["onnx"] = str(build_once(_model_dir(spec, "hf") / f"campaign-onnx-v{EXPORT_VERSION}", build_onnx))
             except Exception as exc:  # noqa: BLE001
                 skipped["onnx"] = f"ONNX export failed: {type(exc).__name__}: {str(exc)[:300]}"
     return ModelSpec(**{**spec.to_dict(), "files": files}), skipped

@@ -5,6 +5,12 @@ Graph inputs: ``input_ids`` (batch, seq), ``attention_mask`` (batch, past+seq), 
 ``logits`` (batch, seq, vocab) and ``present_key_{i}``/``present_value_{i}`` (past+seq). The legacy
 TorchScript exporter is used with an explicit attention mask (transformers 5.x needs one) and
 eager attention so the mask is a real graph input, not a shape-specialised shortcut.
+
+The cache handed to the model is a plain ``DynamicCache()`` whatever the model's config says: a
+sliding-window layer (Gemma 3's local layers) would keep only the last ``sliding_window`` tokens,
+and the traced graph, specialised to the short example, then fails to concatenate past and new
+keys once a sequence passes the window (seen: ``Concat`` error past 512 tokens). With full-length
+caches the sliding window lives in the attention mask only, as in an unsliced recompute.
 """
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from pathlib import Path
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
+#: Bumped when the exported graph changes, so cached exports are rebuilt.
+EXPORT_VERSION = 2
 
 
 def io_names(n_layers: int) -> tuple[list[str], list[str]]:
@@ -38,7 +46,7 @@ def export_onnx(hf_dir: Path, out_dir: Path) -> Path:
             self.model = model
 
         def forward(self, input_ids, attention_mask, position_ids, *past):
-            cache = DynamicCache(config=cfg)
+            cache = DynamicCache()  # full-length layers, see the module docstring
             for i in range(n_layers):
                 cache.update(past[2 * i], past[2 * i + 1], i)
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
