@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -101,7 +101,11 @@ def to_jsonable(value: Any) -> Any:
 
 def json_default(value: Any) -> Any:
     """``json.dumps``' hook for what is not plain JSON (dataclasses, numpy, sets): only those pay for
-    :func:`to_jsonable`, so a large plain result (``tokenize_batch``'s lists of ints) is written as is."""
+    a conversion, so a large plain result (``tokenize_batch``'s lists of ints) is written as is. A
+    dataclass becomes a shallow dict (its nested dataclasses come back here): no ``asdict`` deep
+    copy, which cost more than the engine call for a tiny model's prompt scores."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
     converted = to_jsonable(value)
     if converted is value:
         raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -190,3 +190,13 @@ def test_dequantized_f32_gguf_is_built_once_and_loads(tiny_model, tmp_path):
     ids = llm.tokenize(b"The cache stores the long prompt", add_bos=True)
     llm.eval(ids)
     assert np.isfinite(np.array(llm.scores[: len(ids)])).all()
+
+
+def test_a_rerun_removes_only_the_scripts_an_earlier_campaign_wrote(tmp_path):
+    from difftest.campaign.repro import HEADER, remove_stale
+
+    (tmp_path / "repro_finding_4.py").write_text(HEADER.format(title="old", finding=4, what="x"))
+    (tmp_path / "repro_mine.py").write_text("# a user's own script\n")
+    (tmp_path / "notes.txt").write_text(HEADER.format(title="old", finding=1, what="x"))
+    remove_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "repro_mine.py"]

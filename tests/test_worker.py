@@ -1,6 +1,7 @@
 """The worker subprocess and its client: round trip, crash, hang, engine errors, plugins."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -103,10 +104,12 @@ def test_results_are_made_json_safe():
     import numpy as np
 
     from difftest.protocol import TopK
-    from difftest.worker import to_jsonable
+    from difftest.worker import json_default, to_jsonable
 
     value = {"a": np.float32(0.5), "b": [TopK([1], [np.float64(-1.0)])], "c": np.arange(3), "d": frozenset({2, 1})}
     assert to_jsonable(value) == {"a": 0.5, "b": [{"ids": [1], "logprobs": [-1.0]}], "c": [0, 1, 2], "d": [1, 2]}
+    # the worker's reply path: json.dumps with the hook gives the same plain JSON
+    assert json.loads(json.dumps(value, default=json_default)) == to_jsonable(value)
 
 
 def test_unknown_engine_fails_at_load():

@@ -16,10 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+MARK = "Written by `enginebugs difftest campaign`"
 HEADER = '''#!/usr/bin/env python3
 """{title}
 
-Written by `enginebugs difftest campaign` (finding {finding}). {what}
+''' + MARK + ''' (finding {finding}). {what}
 Exit status: 1 while the problem reproduces, 0 when it does not.
 """
 import sys
@@ -126,9 +127,23 @@ def _llama_options(config: dict[str, Any]) -> dict[str, Any]:
     return {names[k]: v for k, v in config.get("options", {}).items() if k in names}
 
 
+def remove_stale(out_dir: Path) -> None:
+    """Delete the scripts an earlier campaign wrote into ``out_dir`` (recognised by their header):
+    their finding numbers belong to the earlier results. Other files are left alone."""
+    for old in out_dir.glob("repro_*.py"):
+        try:
+            generated = MARK in old.read_text(encoding="utf-8")[:1000]
+        except (OSError, UnicodeDecodeError):
+            continue
+        if generated:
+            old.unlink()
+
+
 def write_reproductions(results: dict[str, Any], out_dir: Path, prompts: list[str]) -> list[dict[str, Any]]:
-    """Write the scripts the findings call for into ``out_dir``; returns ``[{finding, path, title}]``."""
+    """Write the scripts the findings call for into ``out_dir`` (an earlier campaign's scripts
+    there are removed first); returns ``[{finding, path, title}]``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_dir)
     camp, written = results.get("campaign", {}), []
     files = camp.get("files", {})
     gguf = next((v for k, v in files.items() if k.startswith("gguf-q")), None) or files.get("gguf-f32")
