@@ -27,7 +27,7 @@ REPO = "vllm-project/vllm"
 
 
 def _client(server: FakeServer) -> GitHubClient:
-    return GitHubClient(["ghp_bench"], ClientSettings(api_url=server.url), Reporter(quiet=True))
+    return GitHubClient(["bench-token"], ClientSettings(api_url=server.url), Reporter(quiet=True))
 
 
 def _kind(path: str) -> str:

@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from tests.github_fake import FakeGitHub, FakeServer, populate
-from tests.github_fake.harness import TOKEN, mine, snapshot, sync_checkpoints
+from tests.github_fake.harness import TOKEN, fake_token, mine, snapshot, sync_checkpoints
 
 VLLM = "vllm-project/vllm"
 
@@ -72,7 +72,7 @@ def test_low_quota_waits_before_github_refuses(tmp_path):
 
 def test_tokens_rotate_by_remaining_quota(github, clean, tmp_path):
     db = tmp_path / "rotate.db"
-    small, large = "ghp_SmallQuotaToken111", "ghp_LargeQuotaToken222"
+    small, large = fake_token("small-quota"), fake_token("large-quota")
     with FakeServer(github, token_limits={small: 3}) as server:
         result = mine(server, db, "vllm", token=f"{small},{large}")
         core = [e.token for e in server.log if not e.path.startswith("/search/")]
@@ -118,8 +118,9 @@ def test_malformed_fix_response_aborts_the_whole_page(github, tmp_path):
 
 
 def test_unknown_repository_and_bad_token_fail_with_one_line(tmp_path):
-    with FakeServer(FakeGitHub(), tokens={"ghp_TheOnlyGoodToken"}) as server:
-        missing = mine(server, tmp_path / "a.db", "nobody/nothing", token="ghp_TheOnlyGoodToken")
+    good = fake_token("the-only-good-one")
+    with FakeServer(FakeGitHub(), tokens={good}) as server:
+        missing = mine(server, tmp_path / "a.db", "nobody/nothing", token=good)
         refused = mine(server, tmp_path / "b.db", "vllm")
     assert missing.exit_code == 1 and "error: nobody/nothing issues page 1: not found (HTTP 404)" in missing.output
     assert refused.exit_code == 1 and "HTTP 401 (bad or expired token?): Bad credentials" in refused.output

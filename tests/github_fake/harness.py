@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,15 @@ from taxonomy.store import Store
 from tests.github_fake.server import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "ghp_SyntheticTestToken0123456789abcdefXYZ"
+
+
+def fake_token(label: str) -> str:
+    """A throw-away credential for the fake server, made at run time (no token-like string is
+    committed); the random tail makes a leak into output or the store easy to grep for."""
+    return f"test-token-{label}-{secrets.token_hex(12)}"
+
+
+TOKEN = fake_token("synthetic")
 # Fast failure handling for tests: short backoff and timeout.
 FAST = ("--backoff", "0.05", "--timeout", "1")
 VOLATILE = ("id", "inserted_at", "hydrated_at")
