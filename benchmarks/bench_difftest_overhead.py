@@ -13,8 +13,8 @@ On the tiny model an engine call takes a few milliseconds, so the worker pipe we
 does on a real model, where a call takes tens to hundreds: ``gemma3-270m`` measures that case
 (llama.cpp on the shipped Q4_K_M GGUF; ONNX Runtime on the campaign's export, built once).
 
-Run: ``python -m benchmarks.bench_difftest_overhead [N_PROMPTS] [MODEL]`` (default: the default
-suite's prompts, model ``tiny``).
+Run: ``python -m benchmarks.bench_difftest_overhead [N_PROMPTS] [MODEL]`` (N_PROMPTS 0 or absent:
+the default suite's own prompts; MODEL ``tiny`` by default).
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from difftest import strings
 from difftest.engines.registry import create_engine
 from difftest.models import get_model
 from difftest.oracles.tokenization import token_ids_match
-from difftest.protocol import EngineConfig, tokenize_batch
+from difftest.protocol import EngineConfig, call_batched
 from difftest.worker import WorkerClient
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
@@ -39,7 +39,7 @@ def compare(a, b, texts: list[str]) -> tuple[float, int]:
 def compare_batch(a, b, texts: list[str]) -> tuple[float, int]:
     """Like :func:`compare`, with one ``tokenize_batch`` call per engine for all of ``texts``."""
     t0 = time.perf_counter()
-    ids_a, ids_b = tokenize_batch(a, texts, False), tokenize_batch(b, texts, False)
+    ids_a, ids_b = (call_batched(e, "tokenize_batch", texts, add_special=False) for e in (a, b))
     differ = sum(not token_ids_match(t, x, y).ok for t, x, y in zip(texts, ids_a, ids_b))
     return len(texts) / (time.perf_counter() - t0), differ
 

@@ -61,12 +61,8 @@ FAMILIES = tuple(dict.fromkeys(o.family for o in _ALL))
 COMPONENT_OF_ROOT_CAUSE = {"incorrect-tokenization": "input-processor",
                            "incorrect-detokenization": "output-processor",
                            "incorrect-character-encoding": "output-processor"}
-#: Component of a crash or hang by the method it happened in.
-COMPONENT_OF_METHOD = {"load": "model-loader", "tokenize": "input-processor", "tokenize_batch": "input-processor",
-                       "detokenize": "output-processor", "detokenize_batch": "output-processor",
-                       "stream_detokenize": "output-processor", "stream_detokenize_batch": "output-processor", "generate_batch": "job-manager"}
+#: Component of a crash or hang by the method it happened in (a batch method: its single method's).
+COMPONENT_OF_METHOD = {"load": "model-loader", "tokenize": "input-processor", "detokenize": "output-processor",
+                       "stream_detokenize": "output-processor", "generate_batch": "job-manager"}
 ROOT_CAUSE_OF_METHOD = {"load": "incompatible-model", "tokenize": "incorrect-tokenization",
-                        "tokenize_batch": "incorrect-tokenization",
-                        "detokenize": "incorrect-detokenization", "detokenize_batch": "incorrect-detokenization",
-                        "stream_detokenize": "incorrect-detokenization",
-                        "stream_detokenize_batch": "incorrect-detokenization"}
+                        "detokenize": "incorrect-detokenization", "stream_detokenize": "incorrect-detokenization"}

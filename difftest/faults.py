@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported, tokenize_batch
+from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported, call_batched
 
 DEFAULT_WRAPPED = "transformers"
 
@@ -84,7 +84,7 @@ class FaultyEngine:
         text goes through that override, so a planted tokenization fault applies to batches too."""
         if type(self).tokenize is not FaultyEngine.tokenize:
             return [self.tokenize(t, add_special, parse_special) for t in texts]
-        return tokenize_batch(self.inner, texts, add_special, parse_special)
+        return call_batched(self.inner, "tokenize_batch", texts, add_special=add_special, parse_special=parse_special)
 
     def detokenize(self, ids: list[int]) -> str:
         return self.inner.detokenize(ids)

@@ -151,27 +151,36 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def detokenize_batch(engine: Any, batch: list[list[int]]) -> list[str]:
-    """``engine.detokenize_batch`` where the engine has it (additive), else one ``detokenize`` per row."""
-    own = getattr(engine, "detokenize_batch", None)
-    return own(batch) if own is not None else [engine.detokenize(ids) for ids in batch]
+@dataclass(frozen=True)
+class Batched:
+    """An additive batch method: many items in one call (one worker round trip)."""
+
+    single: str     # the per-item method it stands for
+    arg: str        # that method's item argument
+    batch_arg: str  # the batch method's list argument
 
 
-def stream_detokenize_batch(engine: Any, batch: list[list[int]]) -> list[list[str]]:
-    """``engine.stream_detokenize_batch`` where the engine has it (additive), else one
-    ``stream_detokenize`` per row."""
-    own = getattr(engine, "stream_detokenize_batch", None)
-    return own(batch) if own is not None else [engine.stream_detokenize(ids) for ids in batch]
+#: The batch methods of the protocol. An engine may implement them; where it does not, the
+#: worker calls ``single`` once per item (:func:`call_batched`), so ``result[i]`` is always
+#: ``single(items[i], ...)``.
+BATCHED = {"tokenize_batch": Batched("tokenize", "text", "texts"),
+           "detokenize_batch": Batched("detokenize", "ids", "batch"),
+           "stream_detokenize_batch": Batched("stream_detokenize", "ids", "batch")}
 
 
-def tokenize_batch(engine: Any, texts: list[str], add_special: bool = True,
-                   parse_special: bool = False) -> list[list[int]]:
-    """``engine.tokenize_batch`` where the engine has it (an additive protocol method), else one
-    ``tokenize`` per text: ``result[i]`` is always ``engine.tokenize(texts[i], ...)``."""
-    batch = getattr(engine, "tokenize_batch", None)
-    if batch is not None:
-        return batch(list(texts), add_special, parse_special)
-    return [engine.tokenize(t, add_special, parse_special) for t in texts]
+def single_method(method: str) -> str:
+    """The per-item method a batch method stands for (any other method: itself)."""
+    return BATCHED[method].single if method in BATCHED else method
+
+
+def call_batched(engine: Any, method: str, items: list, **common: Any) -> list:
+    """``engine``'s own batch ``method`` on ``items``, else one single call per item."""
+    spec = BATCHED[method]
+    own = getattr(engine, method, None)
+    if own is not None:
+        return own(**{spec.batch_arg: list(items)}, **common)
+    single = getattr(engine, spec.single)
+    return [single(**{spec.arg: item}, **common) for item in items]
 
 
 class Unsupported(NotImplementedError):

@@ -31,6 +31,7 @@ from typing import Any
 
 from difftest.catalogue import COMPONENT_OF_METHOD, COMPONENT_OF_ROOT_CAUSE, ORACLES, ROOT_CAUSE_OF_METHOD
 from difftest.findings import Finding
+from difftest.protocol import single_method
 
 SCHEMA = "enginebugs.difftest/1"
 #: Oracles that only exist for some configuration sets, and how to get them.
@@ -99,17 +100,18 @@ def _finding_from(outcome: Any) -> Finding:
 
 def _failure_finding(f: Any) -> Finding:
     text = f"{f.message}\n{f.stderr_tail}".lower()
+    method = single_method(f.method)  # a batch call is attributed like its single call
     if f.kind == "hang":
         oracle, root = "engine.hang", "incorrect-synchronization"
     else:
         oracle = "engine.crash" if f.kind == "crash" else "engine.error"
         oom = "out of memory" in text or "memoryerror" in text or f.returncode == -9
-        root = "incorrect-resource-allocation" if oom else ROOT_CAUSE_OF_METHOD.get(f.method, "incorrect-algorithm-implementation")
+        root = "incorrect-resource-allocation" if oom else ROOT_CAUSE_OF_METHOD.get(method, "incorrect-algorithm-implementation")
     info = ORACLES[oracle]
     message = f"{f.message} (during {f.method}" + (f", {f.count} times" if f.count > 1 else "") + ")"
     if f.stderr_tail:
         message += f"\nstderr tail:\n{f.stderr_tail[-1500:]}"
-    return Finding(oracle, [f.label], [f.engine], info.symptom, root, COMPONENT_OF_METHOD.get(f.method, info.component),
+    return Finding(oracle, [f.label], [f.engine], info.symptom, root, COMPONENT_OF_METHOD.get(method, info.component),
                    message, None, None, None, {"method": f.method, "returncode": f.returncode, "count": f.count},
                    occurrences=f.count)
 

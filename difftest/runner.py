@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from difftest.checks import RunData, evaluate
 from difftest.engines.vllm_engine import UNSEEDED
 from difftest.findings import Finding
-from difftest.protocol import EngineConfig, ModelSpec
+from difftest.protocol import BATCHED, EngineConfig, ModelSpec
 from difftest.results import RunResult, assemble
 from difftest.session import Missing, Session
 from difftest.strings import cases
@@ -335,9 +335,8 @@ class Runner:
 SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")
 
 
-#: method -> (its batch method, the single call's argument, the batch call's argument)
-BATCHED = {"tokenize": ("tokenize_batch", "text", "texts"), "detokenize": ("detokenize_batch", "ids", "batch"),
-           "stream_detokenize": ("stream_detokenize_batch", "ids", "batch")}
+#: single method -> its batch method (protocol.BATCHED)
+BATCH_OF = {spec.single: name for name, spec in BATCHED.items()}
 
 
 def tokenize_texts(s: Session, strings: list, prompts: list[str]) -> None:
@@ -353,13 +352,13 @@ def record_each(s: Session, keys: list, method: str, items: list, **common: Any)
     and does not take the others with it)."""
     if not items:
         return
-    batch_method, arg, batch_arg = BATCHED[method]
-    values = s.try_call(batch_method, **{batch_arg: list(items)}, **common)
+    batch = BATCH_OF[method]
+    values = s.try_call(batch, **{BATCHED[batch].batch_arg: list(items)}, **common)
     if isinstance(values, list) and len(values) == len(items):
         s.records.update(zip(keys, values))
         return
     for key, item in zip(keys, items):
-        s.call(key, method, **{arg: item}, **common)
+        s.call(key, method, **{BATCHED[batch].arg: item}, **common)
 
 
 def prefix_prompt_choice(prompt_ids: list[list[int]], count: int) -> list[int]:

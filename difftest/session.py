@@ -14,13 +14,13 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from difftest.protocol import EngineConfig, PromptScores, Unsupported
+from difftest.protocol import EngineConfig, PromptScores, Unsupported, single_method
 from difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
 
 #: The capability each engine method needs.
-CAPABILITY_OF = {"tokenize": "tokenize", "tokenize_batch": "tokenize", "detokenize": "detokenize",
-                 "detokenize_batch": "detokenize", "stream_detokenize": "stream_detokenize",
-                 "stream_detokenize_batch": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
+#: (A batch method needs what its single method needs: see protocol.single_method.)
+CAPABILITY_OF = {"tokenize": "tokenize", "detokenize": "detokenize",
+                 "stream_detokenize": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
                  "generate": "generate", "generate_batch": "batch_generate", "reset_prefix_cache": "prefix_reuse"}
 STDERR_TAIL = 2000
 
@@ -119,7 +119,7 @@ class Session:
     def _invoke(self, method: str, kwargs: dict[str, Any], *, contain_errors: bool) -> Any:
         if not self.alive:
             return Missing(self.skip_reason or f"{self.label} is {self.status}")
-        need = CAPABILITY_OF[method]
+        need = CAPABILITY_OF[single_method(method)]
         if need not in self.capabilities:
             return Missing(f"{self.label} does not declare capability {need!r}")
         if self.call_log is not None:

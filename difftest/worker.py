@@ -31,25 +31,34 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from difftest.protocol import (EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, detokenize_batch,
-                               stream_detokenize_batch, tokenize_batch)
+from difftest.protocol import BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, call_batched
+
+
+def _each(decode: Callable[[Any], Any]) -> Callable[[list], list]:
+    return lambda items: [decode(item) for item in items]
+
 
 #: Engine methods callable through the worker, and how the client rebuilds their results.
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "tokenize": list,
-    # Additive: many texts in one round trip (engines without it tokenize each text; see protocol.tokenize_batch).
-    "tokenize_batch": lambda items: [list(ids) for ids in items],
     "detokenize": str,
     "stream_detokenize": list,
-    # Additive, like tokenize_batch: many rows in one round trip (the worker loops where the engine has none).
-    "detokenize_batch": lambda items: [str(text) for text in items],
-    "stream_detokenize_batch": lambda items: [list(chunks) for chunks in items],
     "prompt_logprobs": PromptScores.from_dict,
     "generate": Generation.from_dict,
-    "generate_batch": lambda items: [Generation.from_dict(g) for g in items],
+    "generate_batch": _each(Generation.from_dict),
     # Optional (engines declaring "prefix_reuse" may offer it): drop cached prefixes, next call is cold.
     "reset_prefix_cache": bool,
 }
+# The protocol's batch methods (protocol.BATCHED) rebuild each item as their single method does.
+DECODERS.update({name: _each(DECODERS[spec.single]) for name, spec in BATCHED.items()})
+
+#: Argument names of each method, for positional calls on a client (``client.tokenize("hi")``).
+POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"), "detokenize": ("ids",),
+              "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
+              "generate": ("ids", "max_new_tokens", "top_k", "seed"),
+              "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}
+POSITIONAL.update({name: (spec.batch_arg, *POSITIONAL[spec.single][1:]) for name, spec in BATCHED.items()})
+
 STDERR_TAIL_LINES = 200
 STDERR_TAIL_CHARS = 6000
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -116,17 +125,12 @@ def decode_result(method: str, data: Any) -> Any:
     return DECODERS[method](data) if method in DECODERS else data
 
 
-#: The protocol's batch methods, served by a loop over the single call where an engine lacks them.
-BATCH_FALLBACKS: dict[str, Callable[..., Any]] = {"tokenize_batch": tokenize_batch, "detokenize_batch": detokenize_batch,
-                                                  "stream_detokenize_batch": stream_detokenize_batch}
-
-
 def bound_method(engine: Any, method: str) -> Callable[..., Any] | None:
     """``engine``'s ``method``, with the protocol's fallback for a batch method the engine lacks
-    (one single call per row); None where the engine lacks an optional method."""
-    if method in BATCH_FALLBACKS and not hasattr(engine, method):
-        fallback = BATCH_FALLBACKS[method]
-        return lambda *args, **kwargs: fallback(engine, *args, **kwargs)
+    (one single call per item); None where the engine lacks an optional method."""
+    if method in BATCHED and not hasattr(engine, method):
+        batch_arg = BATCHED[method].batch_arg
+        return lambda **kwargs: call_batched(engine, method, kwargs.pop(batch_arg), **kwargs)
     return getattr(engine, method, None)
 
 
@@ -320,15 +324,8 @@ class WorkerClient:
             return lambda *args, **kwargs: self._positional_call(name, args, kwargs)
         raise AttributeError(name)
 
-    _POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"),
-                   "tokenize_batch": ("texts", "add_special", "parse_special"), "detokenize": ("ids",),
-                   "stream_detokenize": ("ids",), "detokenize_batch": ("batch",),
-                   "stream_detokenize_batch": ("batch",), "prompt_logprobs": ("ids", "top_k", "full"),
-                   "generate": ("ids", "max_new_tokens", "top_k", "seed"),
-                   "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}
-
     def _positional_call(self, method: str, args: tuple, kwargs: dict) -> Any:
-        kwargs.update(zip(self._POSITIONAL[method], args))
+        kwargs.update(zip(POSITIONAL[method], args))
         return self.call(method, **kwargs)
 
     def _request(self, method: str, params: dict[str, Any], timeout: float) -> Any:

@@ -212,3 +212,16 @@ def test_record_each_sends_one_batch_and_falls_back_per_item_when_it_fails():
     assert [m for m, _ in s.call_log[1:]] == ["detokenize_batch"] + ["detokenize"] * 3
     assert s.get(("bad", 0)) == "ab" and s.get(("bad", 2)) == "z"
     assert not s.get(("bad", 1)) and "id out of range" in s.get(("bad", 1)).reason and s.alive
+
+
+@pytest.mark.parametrize("method, root_cause, component", [
+    ("detokenize_batch", "incorrect-detokenization", "output-processor"),
+    ("tokenize_batch", "incorrect-tokenization", "input-processor"),
+    ("generate", "incorrect-algorithm-implementation", "operators"),  # control: not a tokenizer call
+])
+def test_a_crash_in_a_batch_call_is_attributed_like_its_single_call(method, root_cause, component):
+    from difftest.results import _failure_finding
+    from difftest.session import Failure
+
+    f = _failure_finding(Failure("crash", "x:f32", "x", method, "killed by signal 11"))
+    assert (f.oracle, f.root_cause, f.component) == ("engine.crash", root_cause, component)

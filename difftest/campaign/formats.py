@@ -86,12 +86,12 @@ def ensure_formats(spec: ModelSpec, wanted: tuple[str, ...], progress: Progress)
             hf = Path(files["hf"])
 
             def build_onnx(tmp: Path) -> None:
-
                 progress("exporting the fp32 checkpoint to ONNX with past key/values (once; minutes)")
                 export_onnx(hf, tmp)
                 (tmp / "source.json").write_text(json.dumps({"hf": str(hf)}))
             try:
-                files["onnx"] = str(build_once(_model_dir(spec, "hf") / f"campaign-onnx-v{EXPORT_VERSION}", build_onnx))
+                folder = _model_dir(spec, "hf") / f"campaign-onnx-v{EXPORT_VERSION}"
+                files["onnx"] = str(build_once(folder, build_onnx))
             except Exception as exc:  # noqa: BLE001
                 skipped["onnx"] = f"ONNX export failed: {type(exc).__name__}: {str(exc)[:300]}"
     return ModelSpec(**{**spec.to_dict(), "files": files}), skipped
