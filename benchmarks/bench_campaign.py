@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import time
 
-from difftest.campaign import Campaign, CampaignOptions
-from difftest.campaign.formats import ensure_formats
-from difftest.models import get_model
-from difftest.suites import load_suite
+from enginebugs.difftest.campaign import Campaign, CampaignOptions
+from enginebugs.difftest.campaign.formats import ensure_formats
+from enginebugs.difftest.models import get_model
+from enginebugs.difftest.suites import load_suite
 
 GOAL_S = 15 * 60
 

@@ -19,12 +19,12 @@ import time
 
 from rich.console import Console
 
-from taxonomy.classifier import TARGETS
-from taxonomy.classifier.corpus import SEED_CORPUS, Example, from_store, load_jsonl
-from taxonomy.classifier.evaluation import TargetReport, cross_validate, evaluate_predictions
-from taxonomy.classifier.model import PreLabelModel, train
-from taxonomy.classifier.report import print_reports
-from taxonomy.store import Store
+from enginebugs.taxonomy.classifier import TARGETS
+from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, Example, from_store, load_jsonl
+from enginebugs.taxonomy.classifier.evaluation import TargetReport, cross_validate, evaluate_predictions
+from enginebugs.taxonomy.classifier.model import PreLabelModel, train
+from enginebugs.taxonomy.classifier.report import print_reports
+from enginebugs.taxonomy.store import Store
 
 HELDOUT = SEED_CORPUS.with_name("heldout_reports.jsonl")
 GOAL_RATIO = 2.0

@@ -22,12 +22,12 @@ import dataclasses
 import sys
 import time
 
-from difftest.engines.registry import create_engine
-from difftest.models import get_model
-from difftest.protocol import EngineConfig, Unsupported
-from difftest.runner import Runner, RunOptions
-from difftest.suites import load_suite
-from difftest.worker import bound_method
+from enginebugs.difftest.engines.registry import create_engine
+from enginebugs.difftest.models import get_model
+from enginebugs.difftest.protocol import EngineConfig, Unsupported
+from enginebugs.difftest.runner import Runner, RunOptions
+from enginebugs.difftest.suites import load_suite
+from enginebugs.difftest.worker import bound_method
 
 CONFIGS = {"tiny": (("transformers", "f32"), ("llamacpp", "f32"), ("onnxruntime", "f32")),
            "gemma3-270m": (("transformers", "f32"), ("llamacpp", "q4_K"), ("onnxruntime", "f32"))}
@@ -60,7 +60,7 @@ def harness(model, configs, suite, parallel: bool) -> tuple[Runner, float, objec
 def main(n_prompts: int | None = None, model_name: str = "tiny") -> None:
     model = get_model(model_name)
     if model_name != "tiny":
-        from difftest.campaign.formats import ensure_formats
+        from enginebugs.difftest.campaign.formats import ensure_formats
 
         model, _ = ensure_formats(model, ("onnx",), print)
     suite = load_suite("default")

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from difftest.models import ModelUnavailable, get_model
-from difftest.protocol import EngineConfig
-from difftest.worker import WorkerClient
+from enginebugs.difftest.models import ModelUnavailable, get_model
+from enginebugs.difftest.protocol import EngineConfig
+from enginebugs.difftest.worker import WorkerClient
 
 EXACT_KV = {"type_k": "f32", "type_v": "f32"}
 CONFIGS = [

@@ -13,16 +13,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mining.client import ClientSettings, GitHubClient
-from mining.hydrate import Hydrator
-from mining.miner import Miner
-from mining.paper_dataset import import_into, parse, read_text
-from mining.progress import Reporter
-from taxonomy.store import Store
+from enginebugs.mining.client import ClientSettings, GitHubClient
+from enginebugs.mining.hydrate import Hydrator
+from enginebugs.mining.miner import Miner
+from enginebugs.mining.paper_dataset import import_into, parse, read_text, shipped_dataset
+from enginebugs.mining.progress import Reporter
+from enginebugs.taxonomy.store import Store
 from tests.github_fake import FakeGitHub, FakeServer, populate
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER_CSV = ROOT.parent / "shared" / "infbug" / "dataset.csv"
 REPO = "vllm-project/vllm"
 
 
@@ -78,10 +77,7 @@ def full_sync_cost(n: int = 300) -> None:
 
 
 def hydrate_cost() -> None:
-    if not PAPER_CSV.is_file():
-        print(f"hydrate: skipped, {PAPER_CSV} not found")
-        return
-    bugs = parse(read_text(str(PAPER_CSV)))
+    bugs = parse(read_text(str(shipped_dataset())))
     github = FakeGitHub(seed=2)
     for bug in bugs[:: len(bugs) // 5][:5]:
         github.add_issue(bug.repo, "Synthetic paper bug", "Synthetic body.", number=bug.number)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from reports.study_render import print_terminal
-from reports.study_stats import compute
-from taxonomy import TAXONOMY
-from taxonomy.store import Store
+from enginebugs.reports.study_render import print_terminal
+from enginebugs.reports.study_stats import compute
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.store import Store
 
 ENGINES = ("llama.cpp", "vLLM", "DeepSpeed", "MLC-LLM", "TensorRT-LLM", "SGLang")
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 
-from difftest import strings
-from difftest.engines.registry import create_engine
-from difftest.models import get_model
-from difftest.oracles.tokenization import token_ids_match
-from difftest.protocol import EngineConfig, call_batched
-from difftest.worker import WorkerClient
+from enginebugs.difftest import strings
+from enginebugs.difftest.engines.registry import create_engine
+from enginebugs.difftest.models import get_model
+from enginebugs.difftest.oracles.tokenization import token_ids_match
+from enginebugs.difftest.protocol import EngineConfig, call_batched
+from enginebugs.difftest.worker import WorkerClient
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
 PAIRS = (("transformers", "llamacpp"), ("transformers", "onnxruntime"), ("llamacpp", "onnxruntime"))

@@ -1,6 +1,6 @@
 """vLLM (CPU build in ``.venv-vllm``) on the tiny model: environment build time and size, worker
 start time, the first request's warm-up, per-call times, and the time of each vLLM case
-(:mod:`difftest.vllm_cases`) with its verdict.
+(:mod:`enginebugs.difftest.vllm_cases`) with its verdict.
 
 Run: ``python -m benchmarks.bench_vllm`` (after ``make vllm-env``; prints why it cannot run otherwise).
 """
@@ -11,12 +11,12 @@ import statistics
 import time
 from pathlib import Path
 
-from difftest import vllm_cases as cases
-from difftest.engines import vllm_engine
-from difftest.models import get_model
-from difftest.protocol import EngineConfig
-from difftest.tolerances import load_profile
-from difftest.worker import WorkerClient
+from enginebugs.difftest import vllm_cases as cases
+from enginebugs.difftest.engines import vllm_engine
+from enginebugs.difftest.models import get_model
+from enginebugs.difftest.protocol import EngineConfig
+from enginebugs.difftest.tolerances import load_profile
+from enginebugs.difftest.worker import WorkerClient
 
 PROMPTS = (
     "The cache stores the long prompt before noon, because the scheduler wants every request that shares a prefix "

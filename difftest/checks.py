@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from difftest.oracles import cache, precision, sanity, tokenization
-from difftest.oracles.sampling import seeded_reproducible
-from difftest.oracles.base import Verdict
-from difftest.session import Missing, Session
-from difftest.suites import Suite
-from difftest.tolerances import ToleranceProfile, pair_class, same_class
+from enginebugs.difftest.oracles import cache, precision, sanity, tokenization
+from enginebugs.difftest.oracles.sampling import seeded_reproducible
+from enginebugs.difftest.oracles.base import Verdict
+from enginebugs.difftest.session import Missing, Session
+from enginebugs.difftest.suites import Suite
+from enginebugs.difftest.tolerances import ToleranceProfile, pair_class, same_class
 
 #: Option names that only change how the prefill is chunked.
 CHUNK_KNOBS = frozenset({"n_batch", "n_ubatch", "prefill_chunk", "max_num_batched_tokens", "enable_chunked_prefill"})

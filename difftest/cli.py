@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from taxonomy.cliutil import UserError
+from enginebugs.taxonomy.cliutil import UserError, pick_deprecated
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
 
@@ -33,8 +33,8 @@ def _progress_printer(console: Console):
 
 def load_suite_and_profile(suite: str, profile: str, tolerances: str | None):
     """The prompt suite and tolerance profile a command names; bad input is a one-line error."""
-    from difftest.suites import SuiteError, load_suite
-    from difftest.tolerances import ToleranceError, load_profile
+    from enginebugs.difftest.suites import SuiteError, load_suite
+    from enginebugs.difftest.tolerances import ToleranceError, load_profile
 
     try:
         return load_suite(suite), load_profile(profile, tolerances)
@@ -43,15 +43,15 @@ def load_suite_and_profile(suite: str, profile: str, tolerances: str | None):
 
 
 def resolve_model(model: str, cache_dir: str | None, console: Console):
-    """A model name for :func:`difftest.models.get_model`, or a ModelSpec JSON file."""
-    from difftest.protocol import ModelSpec
+    """A model name for :func:`enginebugs.difftest.models.get_model`, or a ModelSpec JSON file."""
+    from enginebugs.difftest.protocol import ModelSpec
 
     if model.endswith(".json"):
         try:
             return ModelSpec.from_dict(json.loads(Path(model).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError) as exc:
             raise UserError(f"cannot read model spec {model}: {exc}") from None
-    from difftest.models import ModelUnavailable, get_model
+    from enginebugs.difftest.models import ModelUnavailable, get_model
 
     try:
         return get_model(model, cache_dir, progress=_progress_printer(console))
@@ -75,10 +75,10 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _knobs_of(config, known_engines: dict) -> dict | None:
-    """The knobs (``option_defaults``) of the engine a configuration runs, looking through a
-    planted-fault wrapper to the engine it wraps; ``None`` when the engine does not say."""
-    from difftest.engines.registry import create_engine
+def _engine_for(config, known_engines: dict):
+    """The (unloaded) engine object a configuration runs, looking through a planted-fault wrapper
+    to the engine it wraps."""
+    from enginebugs.difftest.engines.registry import create_engine
 
     engine = create_engine(config.engine)
     if hasattr(engine, "inner"):  # a planted-fault wrapper
@@ -87,14 +87,38 @@ def _knobs_of(config, known_engines: dict) -> dict | None:
             raise UserError(f"{config.label}: wraps unknown engine {wrapped!r} "
                             f"(known: {', '.join(sorted(known_engines))})")
         engine = create_engine(wrapped)
-    knobs = getattr(engine, "option_defaults", None)
+    return engine
+
+
+def _knobs_of(config, known_engines: dict) -> dict | None:
+    """The knobs (``option_defaults``) of the engine a configuration runs; ``None`` when it does not say."""
+    knobs = getattr(_engine_for(config, known_engines), "option_defaults", None)
     return dict(knobs) if knobs is not None else None
+
+
+def preflight_configs(spec, configs: list) -> None:
+    """Refuse, before any engine starts, a configuration the model cannot provide (``llamacpp:q4_K``
+    on a model without Q4_K weights) or a knob value of the wrong type (``n_batch=abc``)."""
+    from enginebugs.difftest.engines.registry import available_engines
+    from enginebugs.difftest.protocol import EngineConfig, Unsupported
+
+    known = available_engines()
+    for c in configs:
+        engine = _engine_for(c, known)
+        check = getattr(engine, "preflight", None)
+        if check is None:
+            continue
+        own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k != "wraps"}, c.label)
+        try:
+            check(spec, own)
+        except (Unsupported, ValueError) as exc:
+            raise UserError(f"{c.label}: {exc}") from None
 
 
 def _with_threads(config, knobs: dict | None, threads: int):
     """Pin the thread count where the engine has a ``threads`` knob the configuration leaves
     unset; the label stays the same (the fingerprint records the threads)."""
-    from difftest.protocol import EngineConfig
+    from enginebugs.difftest.protocol import EngineConfig
 
     if threads <= 0 or knobs is None or "threads" not in knobs or "threads" in config.options:
         return config
@@ -103,8 +127,8 @@ def _with_threads(config, knobs: dict | None, threads: int):
 
 def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, ...], threads: int = 0) -> list:
     """The configurations of a run from ``--engines`` / ``--configs`` (see ``run --help``)."""
-    from difftest.engines.registry import PluginError, available_engines, register_plugin
-    from difftest.runner import default_configs, parse_config
+    from enginebugs.difftest.engines.registry import PluginError, available_engines, register_plugin
+    from enginebugs.difftest.runner import default_configs, parse_config
 
     for ref in plugins:
         try:
@@ -160,15 +184,19 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
               help="Threads per engine where the configuration does not set them (0: the engine's default). "
                    "One thread keeps results deterministic and avoids oversubscribing small machines.")
 @click.option("--engine-plugin", "plugins", multiple=True, metavar="MODULE:FACTORY",
-              help="Register another engine (repeatable), e.g. difftest.faults:leading_space_dropper.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results JSON here.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
-@click.option("--markdown", type=click.Path(dir_okay=False), help="Write a markdown report here.")
+              help="Register another engine (repeatable), e.g. enginebugs.difftest.faults:leading_space_dropper.")
+@click.option("--json", "json_flag", is_flag=False, flag_value="-", default=None, metavar="",
+              help="Print the results JSON on stdout (the summary goes to stderr).")
+@click.option("--json-out", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the results JSON to FILE (schema enginebugs.difftest/1).")
+@click.option("--junit", type=click.Path(dir_okay=False), metavar="FILE", help="Write JUnit XML to FILE.")
+@click.option("--markdown", type=click.Path(dir_okay=False), metavar="FILE", help="Write a markdown report to FILE.")
 @click.option("--db", type=click.Path(dir_okay=False), help="Also store the findings in this SQLite store.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model: str, engines: str | None, configs: str | None, reference: str | None, suite: str, profile: str,
-        tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_path: str | None,
+        tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_flag: str | None,
+        json_path: str | None,
         junit: str | None, markdown: str | None, db: str | None, cache_dir: str | None, quiet: bool) -> None:
     """Run every oracle over the chosen engine configurations and report findings.
 
@@ -182,9 +210,12 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     \b
     Exit status: 0 no finding, 1 findings, 2 usage or input error.
     """
-    from difftest.report_io import print_summary, write_junit, write_markdown
-    from difftest.runner import Runner, RunOptions
+    from enginebugs.difftest.report_io import print_summary, write_junit, write_markdown
+    from enginebugs.difftest.runner import Runner, RunOptions
 
+    if json_flag not in (None, "-"):  # the old spelling `--json FILE`
+        json_path = pick_deprecated(json_path, json_flag, "--json FILE", "--json-out FILE")
+        json_flag = None
     for target in (json_path, junit, markdown, db):
         if target and not Path(target).resolve().parent.is_dir():
             raise UserError(f"directory of {target} does not exist")
@@ -195,6 +226,7 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
                         f"{', '.join(c.label for c in config_list)}")
     console = Console(stderr=True)
     spec = resolve_model(model, cache_dir, console)
+    preflight_configs(spec, config_list)
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
                          progress=not quiet, plugins=plugins,
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
@@ -206,20 +238,22 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     if markdown:
         write_markdown(result, markdown)
     if db:
-        from difftest.findings import save_findings
+        from enginebugs.difftest.findings import save_findings
 
         save_findings(db, result.run, result.findings)
-    print_summary(result, Console())
+    print_summary(result, Console(stderr=bool(json_flag)))
+    if json_flag:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     sys.exit(result.exit_code)
 
 
 @difftest.command("list")
 def list_things() -> None:
     """Print the oracles, prompt suites, tolerance profiles and planted-fault plugins."""
-    from difftest.catalogue import ORACLES
-    from difftest.faults import FAULTS
-    from difftest.suites import available_suites
-    from difftest.tolerances import PROFILES, load_profile
+    from enginebugs.difftest.catalogue import ORACLES
+    from enginebugs.difftest.faults import FAULTS
+    from enginebugs.difftest.suites import available_suites
+    from enginebugs.difftest.tolerances import PROFILES, load_profile
 
     click.echo("Oracles:")
     for o in ORACLES.values():
@@ -228,9 +262,9 @@ def list_things() -> None:
     click.echo("Tolerance profiles (pair classes):")
     for name in PROFILES:
         click.echo(f"  {name:8} " + ", ".join(sorted(load_profile(name).classes)))
-    click.echo("Planted faults (--engine-plugin difftest.faults:NAME, configs NAME:f32:wraps=ENGINE):")
+    click.echo("Planted faults (--engine-plugin enginebugs.difftest.faults:NAME, configs NAME:f32:wraps=ENGINE):")
     for name, cls in FAULTS.items():
         click.echo(f"  {name:24} {(cls.__doc__ or '').splitlines()[0]}")
 
 
-from difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
+from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702

@@ -18,7 +18,7 @@ plugin factory              what it breaks                                      
 ``hang_on_generate``        generate() never returns                               engine.hang
 ==========================  ====================================================  =========================
 
-As plugins: ``--engine-plugin difftest.faults:leading_space_dropper`` registers an engine named
+As plugins: ``--engine-plugin enginebugs.difftest.faults:leading_space_dropper`` registers an engine named
 ``leading_space_dropper``; its configurations name the engine they wrap with the ``wraps`` knob
 (default ``transformers``), e.g. ``leading_space_dropper:f32:wraps=llamacpp``. In-process:
 ``LeadingSpaceDropper(inner=engine)``.
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported, call_batched
+from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported, call_batched
 
 DEFAULT_WRAPPED = "transformers"
 
@@ -63,7 +63,7 @@ class FaultyEngine:
         options = dict(config.options)
         wrapped = options.pop("wraps", DEFAULT_WRAPPED)
         if self.inner is None:
-            from difftest.engines.registry import create_engine
+            from enginebugs.difftest.engines.registry import create_engine
 
             self.inner = create_engine(wrapped)
             if self._artifacts_dir is not None and hasattr(self.inner, "set_artifacts_dir"):

@@ -7,22 +7,22 @@ as mined bugs (kind ``difftest``, labels with source ``difftest``) in one transa
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taxonomy import TAXONOMY
+from enginebugs.taxonomy import TAXONOMY, engines
 
 PHASE = "inference-serving"
 LABEL_CODER = "enginebugs-difftest"
 MAX_EXAMPLES = 3
-#: Engine registry names -> display names used in the store's ``engine`` column.
-ENGINE_DISPLAY = {"transformers": "transformers", "llamacpp": "llama.cpp", "onnxruntime": "ONNX Runtime",
-                  "vllm": "vLLM"}
 
 
 def display_engine(name: str) -> str:
-    return ENGINE_DISPLAY.get(name, name)
+    """The store's ``engine`` name of a configuration's engine (``llamacpp@0.3.16`` -> ``llama.cpp``)."""
+    return engines.display(name.split("@", 1)[0])
 
 
 @dataclass
@@ -60,6 +60,20 @@ class Finding:
         return TAXONOMY.group_of(self.root_cause).slug
 
     @property
+    def divergence_class(self) -> str:
+        """What kind of divergence this is, beyond the oracle: an oracle's own class when it gives
+        one (``metrics["divergence_class"]``), else the output subtype, else the symptom."""
+        return str(self.metrics.get("divergence_class") or self.output_subtype or self.symptom)
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable identity across reruns and seeds: oracle, configuration labels (versions included),
+        root cause and divergence class, never the strings or prompts that triggered it. The store
+        deduplicates findings by it and CI baselines list it."""
+        key = json.dumps([self.oracle, list(self.configs), self.root_cause, self.divergence_class])
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+    @property
     def title(self) -> str:
         first = self.message.splitlines()[0] if self.message else ""
         return f"[{self.oracle}] {' vs '.join(self.configs)}: {first}"[:240]
@@ -73,6 +87,8 @@ class Finding:
         d = asdict(self)
         d["root_cause_group"] = self.root_cause_group
         d["title"] = self.title
+        d["fingerprint"] = self.fingerprint
+        d["divergence_class"] = self.divergence_class
         return d
 
     def body(self) -> str:
@@ -90,18 +106,32 @@ class Finding:
         return "\n".join(lines)
 
 
+def store_url(model: str, finding: Finding) -> str:
+    """The store key of a finding: one record per model and fingerprint, whatever the run."""
+    return f"difftest://{model}/{finding.fingerprint}"
+
+
 def save_findings(db: str | Path, run: dict[str, Any], findings: list[Finding]) -> int:
-    """Write every finding of one run as a store record with its labels, all or nothing."""
-    from taxonomy.store import Store
+    """Write every finding of one run into the collection ``difftest:<model>``, all or nothing.
+    A finding already stored (same fingerprint) is updated: last seen, runs and occurrences grow,
+    first seen stays; a rerun never adds a second record."""
+    from enginebugs.taxonomy.store import Store
 
     model = run.get("model", {}).get("name", "model")
     with Store.open(db) as store, store.transaction():
         for f in findings:
+            url = store_url(model, f)
+            seen = (store.get_record(url) or {}).get("extra") or {}
             record_id = store.upsert_record({
-                "url": f.url, "engine": display_engine(f.engines[-1]), "repo": f"difftest/{model}",
-                "number": f.id, "kind": "difftest", "title": f.title, "body": f.body(), "state": "open",
-                "created_at": run.get("started_at"), "updated_at": run.get("finished_at"),
+                "url": url, "engine": display_engine(f.engines[-1]), "repo": f"difftest/{model}",
+                "number": None, "kind": "difftest", "title": f.title, "body": f.body(), "state": "open",
+                "created_at": seen.get("first_seen") or run.get("started_at"), "updated_at": run.get("finished_at"),
+                "collection": f"difftest:{model}",
                 "extra": {"finding": f.to_dict(), "run_id": run.get("id"), "profile": run.get("profile"),
+                          "fingerprint": f.fingerprint,
+                          "first_seen": seen.get("first_seen") or run.get("started_at"),
+                          "last_seen": run.get("finished_at"), "runs": int(seen.get("runs", 0)) + 1,
+                          "occurrences": int(seen.get("occurrences", 0)) + f.occurrences,
                           "fingerprints": {c["label"]: c.get("fingerprint") for c in run.get("configs", [])
                                            if c["label"] in f.configs}},
             })

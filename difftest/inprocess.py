@@ -1,7 +1,7 @@
-"""An engine object behind :class:`~difftest.worker.WorkerClient`'s interface, in this process.
+"""An engine object behind :class:`~enginebugs.difftest.worker.WorkerClient`'s interface, in this process.
 
 For tests, the fake engine and benchmarks of bare engine calls: ``start``/``call``/``close`` behave
-like the worker client's, and engine exceptions come back as :class:`~difftest.worker.EngineError`
+like the worker client's, and engine exceptions come back as :class:`~enginebugs.difftest.worker.EngineError`
 (a crash or hang in-process cannot be contained; that is what the worker is for).
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from difftest.protocol import EngineConfig, ModelSpec, Unsupported
-from difftest.worker import DECODERS, EngineError, bound_method
+from enginebugs.difftest.protocol import EngineConfig, ModelSpec, Unsupported
+from enginebugs.difftest.worker import DECODERS, EngineError, bound_method
 
 
 class InProcessClient:

@@ -1,6 +1,6 @@
 """Writers for a run's results: JUnit XML (CI), markdown (humans), and the terminal table.
 
-The JSON form is :meth:`difftest.results.RunResult.write_json`.
+The JSON form is :meth:`enginebugs.difftest.results.RunResult.write_json`.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from difftest.results import RunResult
-from taxonomy import TAXONOMY
+from enginebugs.difftest.results import RunResult
+from enginebugs.taxonomy import TAXONOMY
 
 
 def _name(dim: str, slug: str | None) -> str:

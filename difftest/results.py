@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from difftest.catalogue import COMPONENT_OF_METHOD, COMPONENT_OF_ROOT_CAUSE, ORACLES, ROOT_CAUSE_OF_METHOD
-from difftest.findings import Finding
-from difftest.protocol import single_method
+from enginebugs.difftest.catalogue import COMPONENT_OF_METHOD, COMPONENT_OF_ROOT_CAUSE, ORACLES, ROOT_CAUSE_OF_METHOD
+from enginebugs.difftest.findings import Finding
+from enginebugs.difftest.protocol import single_method
 
 SCHEMA = "enginebugs.difftest/1"
 #: Oracles that only exist for some configuration sets, and how to get them.

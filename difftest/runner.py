@@ -1,12 +1,12 @@
 """The differential-test runner: start one worker per engine configuration, record, judge, report.
 
-1. start every configuration's client (a :class:`~difftest.worker.WorkerClient` by default: one
+1. start every configuration's client (a :class:`~enginebugs.difftest.worker.WorkerClient` by default: one
    subprocess per configuration, the model loaded once);
 2. record: the reference tokenizes the edge-case strings and prompts; every engine tokenizes and
    decodes them; every configuration scores and generates the reference's prompt ids, re-scores
    its own generations (full recompute), replays prefixes cold and hot and runs the batches;
-3. judge the recordings with the oracles (:mod:`difftest.checks`), group failures into findings;
-4. return a :class:`~difftest.results.RunResult` (JSON, JUnit, markdown, store).
+3. judge the recordings with the oracles (:mod:`enginebugs.difftest.checks`), group failures into findings;
+4. return a :class:`~enginebugs.difftest.results.RunResult` (JSON, JUnit, markdown, store).
 
 A crash or hang of one worker becomes a finding and the run goes on with the others.
 """
@@ -25,15 +25,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from difftest.checks import RunData, evaluate
-from difftest.engines.vllm_engine import UNSEEDED
-from difftest.findings import Finding
-from difftest.protocol import BATCHED, EngineConfig, ModelSpec
-from difftest.results import RunResult, assemble
-from difftest.session import Missing, Session
-from difftest.strings import cases
-from difftest.suites import Suite
-from difftest.tolerances import ToleranceProfile, load_profile
+from enginebugs.difftest.checks import RunData, evaluate
+from enginebugs.difftest.engines.vllm_engine import UNSEEDED
+from enginebugs.difftest.findings import Finding
+from enginebugs.difftest.protocol import BATCHED, EngineConfig, ModelSpec
+from enginebugs.difftest.results import RunResult, assemble
+from enginebugs.difftest.session import Missing, Session
+from enginebugs.difftest.strings import cases
+from enginebugs.difftest.suites import Suite
+from enginebugs.difftest.tolerances import ToleranceProfile, load_profile
 
 ClientFactory = Callable[[EngineConfig], Any]
 #: Strings that are special tokens in common vocabularies (the tiny model has <s>, </s>, <pad>).
@@ -59,9 +59,9 @@ class RunOptions:
 
 
 def worker_factory(model: ModelSpec, options: RunOptions) -> ClientFactory:
-    """Clients that run each configuration in its own ``python -m difftest.worker`` process."""
-    from difftest.engines.registry import worker_python
-    from difftest.worker import WorkerClient
+    """Clients that run each configuration in its own ``python -m enginebugs.difftest.worker`` process."""
+    from enginebugs.difftest.engines.registry import worker_python
+    from enginebugs.difftest.worker import WorkerClient
 
     def make(config: EngineConfig) -> Any:
         # An engine with its own environment (vLLM: .venv-vllm) runs there; where that is missing the

@@ -14,8 +14,8 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from difftest.protocol import EngineConfig, PromptScores, Unsupported, single_method
-from difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
+from enginebugs.difftest.protocol import EngineConfig, PromptScores, Unsupported, single_method
+from enginebugs.difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
 
 #: The capability each engine method needs.
 #: (A batch method needs what its single method needs: see protocol.single_method.)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-DATASETS = Path(__file__).resolve().parents[1] / "datasets"
-EDGE_CASES = DATASETS / "tokenizer_edge_cases.txt"
-CORPUS = DATASETS / "tokenizer_corpus"
+from enginebugs import datasets
+
+EDGE_CASES = datasets.path("tokenizer_edge_cases.txt")
+CORPUS = datasets.path("tokenizer_corpus")
 
 #: (name, first code point, last code point) of the Unicode blocks sampled.
 BLOCKS = (

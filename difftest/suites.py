@@ -5,9 +5,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from difftest.strings import DATASETS
+from enginebugs import datasets
 
-PROMPTS_DIR = DATASETS / "prompts"
+PROMPTS_DIR = datasets.path("prompts")
 
 
 class SuiteError(ValueError):

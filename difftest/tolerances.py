@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from difftest.protocol import EngineConfig
+from enginebugs.difftest.protocol import EngineConfig
 
-BUILTIN = Path(__file__).with_name("data") / "tolerances.toml"
+BUILTIN = Path(str(resources.files(__package__).joinpath("data", "tolerances.toml")))
 PROFILES = ("strict", "default", "lenient")
 #: Dtype order used to name a pair class: the more precise side first.
 DTYPE_ORDER = ("f32", "bf16", "f16", "q8_0", "q6_K", "q5_K", "q4_K", "q4_0")

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.vllm_engine import UNSEEDED
-from difftest.oracles import cache, precision
-from difftest.oracles.base import Verdict
-from difftest.oracles.sampling import seeded_reproducible
-from difftest.protocol import Generation, PromptScores
-from difftest.tolerances import Tolerance
+from enginebugs.difftest.engines.vllm_engine import UNSEEDED
+from enginebugs.difftest.oracles import cache, precision
+from enginebugs.difftest.oracles.base import Verdict
+from enginebugs.difftest.oracles.sampling import seeded_reproducible
+from enginebugs.difftest.protocol import Generation, PromptScores
+from enginebugs.difftest.tolerances import Tolerance
 
 
 @dataclass

@@ -6,12 +6,12 @@ stdin; responses ``{"id", "ok", "result" | "error"}`` come back on a private cop
 corrupt the protocol). The worker may run another interpreter (``python=``), e.g. an engine's own
 virtual environment: nothing but JSON crosses the pipe.
 
-Failures the client raises: :class:`~difftest.protocol.Unsupported` (the engine declined),
+Failures the client raises: :class:`~enginebugs.difftest.protocol.Unsupported` (the engine declined),
 :class:`EngineError` (a Python exception in the engine, with its traceback),
 :class:`WorkerCrashed` (the process died: abort, segfault, OOM kill) and :class:`WorkerTimeout`
 (a call exceeded its time; the worker is killed). The last two carry the tail of stderr.
 
-Run as ``python -m difftest.worker``.
+Run as ``python -m enginebugs.difftest.worker``.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from difftest.protocol import BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, call_batched
+from enginebugs.difftest.paths import source_checkout
+from enginebugs.difftest.protocol import BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, call_batched
 
 
 def _each(decode: Callable[[Any], Any]) -> Callable[[list], list]:
@@ -61,7 +62,6 @@ POSITIONAL.update({name: (spec.batch_arg, *POSITIONAL[spec.single][1:]) for name
 
 STDERR_TAIL_LINES = 200
 STDERR_TAIL_CHARS = 6000
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class WorkerError(RuntimeError):
@@ -158,7 +158,7 @@ class _Server:
 
     def _load(self, engine: str, model: dict, config: dict, plugins: list[str] = (),
               artifacts_dir: str | None = None) -> dict[str, Any]:
-        from difftest.engines.registry import create_engine, register_plugin
+        from enginebugs.difftest.engines.registry import create_engine, register_plugin
 
         for ref in plugins:
             register_plugin(ref)
@@ -216,7 +216,7 @@ def main() -> None:
 
 # ------------------------------------------------------------------------------------------ client
 class WorkerClient:
-    """Spawns ``python -m difftest.worker`` for one engine configuration and calls it.
+    """Spawns ``python -m enginebugs.difftest.worker`` for one engine configuration and calls it.
 
     ``start()`` loads the model once and returns ``{"capabilities", "fingerprint", ...}``;
     ``call(method, **kwargs)`` runs one engine method; the method names are also available as
@@ -248,7 +248,10 @@ class WorkerClient:
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in self.extra_env.items()})
-        paths = [str(REPO_ROOT)] + [p for p in (self.extra_env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")) if p]
+        # From a checkout, the worker (perhaps another environment's interpreter) must import this
+        # checkout and its test plugins; an installed wheel is found by the interpreter itself.
+        checkout = source_checkout()
+        paths = ([str(checkout)] if checkout else []) + [p for p in (self.extra_env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")) if p]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(os.pathsep.join(paths).split(os.pathsep)))
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -260,7 +263,7 @@ class WorkerClient:
             self.artifacts_dir = Path(tempfile.mkdtemp(prefix="enginebugs-worker-"))
         try:
             self.proc = subprocess.Popen(
-                [self.python, "-m", "difftest.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [self.python, "-m", "enginebugs.difftest.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, env=self._environment(), start_new_session=True)
             self._threads = [threading.Thread(target=self._pump_stdout, daemon=True),
                              threading.Thread(target=self._pump_stderr, daemon=True)]

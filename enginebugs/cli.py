@@ -10,13 +10,13 @@ from enginebugs.demo import demo
 
 #: (module, attribute) of every command group; each package owns its commands.
 GROUPS = (
-    ("mining.cli", "study"),
-    ("mining.mine_cli", "mine"),
-    ("reports.cli", "report"),
-    ("taxonomy.cli", "taxonomy_group"),
-    ("taxonomy.cli", "label"),
-    ("taxonomy.cli", "classify"),
-    ("difftest.cli", "difftest"),
+    ("enginebugs.mining.cli", "study"),
+    ("enginebugs.mining.mine_cli", "mine"),
+    ("enginebugs.reports.cli", "report"),
+    ("enginebugs.taxonomy.cli", "taxonomy_group"),
+    ("enginebugs.taxonomy.cli", "label"),
+    ("enginebugs.taxonomy.cli", "classify"),
+    ("enginebugs.difftest.cli", "difftest"),
 )
 
 

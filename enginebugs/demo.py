@@ -5,9 +5,6 @@ from pathlib import Path
 
 import click
 
-#: Where the paper's dataset is looked for before falling back to downloading it.
-LOCAL_DATASETS = (Path("../shared/infbug/dataset.csv"), Path("shared/infbug/dataset.csv"))
-
 
 def _run(group: click.Group, args: list[str]) -> int:
     """Run a sub-command as if typed; return its exit code instead of exiting."""
@@ -39,11 +36,10 @@ def demo(ctx: click.Context, out: str) -> None:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     db = str(out_dir / "demo.db")
-    dataset = next((str(p) for p in LOCAL_DATASETS if p.is_file()), None)
     steps = [
-        ["study", "import", *([dataset] if dataset else []), "--db", db],
+        ["study", "import", "--db", db],
         ["report", "study", "--db", db, "--html", str(out_dir / "study")],
-        ["difftest", "run", "--model", "tiny", "--db", db, "--json", str(out_dir / "difftest.json"),
+        ["difftest", "run", "--model", "tiny", "--db", db, "--json-out", str(out_dir / "difftest.json"),
          "--junit", str(out_dir / "difftest.xml")],
         ["report", "difftest", str(out_dir / "difftest.json"), "--html", str(out_dir / "difftest")],
     ]

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
-from mining import parse
-from mining.presets import Rule
-from taxonomy.store import Store
+from enginebugs.mining import parse
+from enginebugs.mining.presets import Rule
+from enginebugs.taxonomy.store import Store
 
 
 def sync_key(repo: str, rule: Rule, since: str | None, until: str | None) -> str:

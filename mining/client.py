@@ -21,9 +21,9 @@ import requests
 from github import Auth, Github, GithubException
 from github.Requester import Requester
 
-from mining.errors import MalformedResponse, MineError, NotFound
-from mining.progress import Reporter
-from mining.quota import Slot, TokenPool
+from enginebugs.mining.errors import MalformedResponse, MineError, NotFound
+from enginebugs.mining.progress import Reporter
+from enginebugs.mining.quota import Slot, TokenPool
 
 DEFAULT_API_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"

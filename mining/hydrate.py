@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mining import parse
-from mining.client import GitHubClient
-from mining.errors import MalformedResponse, NotFound
-from mining.linkage import FixFinder
-from mining.presets import Presets, load_presets
-from mining.progress import Reporter
-from mining.records import RecordBuilder, archive, merge_extra
-from taxonomy.store import Store
+from enginebugs.mining import parse
+from enginebugs.mining.client import GitHubClient
+from enginebugs.mining.errors import MalformedResponse, NotFound
+from enginebugs.mining.linkage import FixFinder
+from enginebugs.mining.presets import Presets, load_presets
+from enginebugs.mining.progress import Reporter
+from enginebugs.mining.records import RecordBuilder, archive, merge_extra
+from enginebugs.taxonomy.store import Store
 
 
 @dataclass

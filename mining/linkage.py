@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mining import parse
-from mining.client import GitHubClient
-from mining.errors import NotFound
+from enginebugs.mining import parse
+from enginebugs.mining.client import GitHubClient
+from enginebugs.mining.errors import NotFound
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import click
 
-from mining import sampling
-from mining.client import DEFAULT_API_URL, TOKEN_ENV, ClientSettings, GitHubClient, tokens_from_env
-from mining.errors import MineError
-from mining.hydrate import Hydrator
-from mining.miner import Miner
-from mining.parse import user_date
-from mining.presets import STATES, PresetError, load_presets
-from mining.progress import Reporter
-from taxonomy.cliutil import UserError, db_option
-from taxonomy.store import Store
+from enginebugs.mining import sampling
+from enginebugs.mining.client import DEFAULT_API_URL, TOKEN_ENV, ClientSettings, GitHubClient, tokens_from_env
+from enginebugs.mining.errors import MineError
+from enginebugs.mining.hydrate import Hydrator
+from enginebugs.mining.miner import Miner
+from enginebugs.mining.parse import user_date
+from enginebugs.mining.presets import STATES, PresetError, load_presets
+from enginebugs.mining.progress import Reporter
+from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 
 
 class RunError(UserError):
@@ -137,7 +136,7 @@ def sync_cmd(targets: tuple[str, ...], since, until, state, labels, keywords, in
         for date in filter(None, (since, until)):
             _check_date(date)
     client = _client(params, reporter)
-    with _reported(client), Store.open(db) as store:
+    with _reported(client), open_store(db) as store:
         total = [0, 0, 0, 0]
         for target in resolved:
             summary = Miner(target, store=store, client=client, since=since, until=until, labels=_csv(labels),
@@ -178,7 +177,7 @@ def hydrate_cmd(comments, fixes, fix_search, limit, engine, presets, db, **param
     with _reported():
         catalogue = load_presets(presets)
     client = _client(params, reporter)
-    with _reported(client), Store.open(db) as store:
+    with _reported(client), open_store(db) as store:
         summary = Hydrator(store, client, presets=catalogue, comments=comments, link_fixes=fixes,
                            fix_search=fix_search, limit=limit, engine=engine, reporter=reporter).run()
     for url, reason in summary.unreachable[:10]:
@@ -213,7 +212,7 @@ def sample_cmd(engine, confidence, margin, seed, unlabelled, out, presets, db) -
     """
     with _reported():
         name = load_presets(presets).resolve(engine).engine
-    with Store.open(db) as store:
+    with open_store(db, readonly=True) as store:
         population = sampling.population(store, name, unlabelled=unlabelled)
         if not population:
             raise UserError(f"no mined bugs of {name} in {db}: run `enginebugs mine {engine}` first")

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mining import checkpoint, parse
-from mining.client import GitHubClient
-from mining.linkage import FixFinder
-from mining.presets import Presets, Target, load_presets
-from mining.progress import Reporter
-from mining.records import RecordBuilder, archive, merge_extra
-from taxonomy.store import Store
+from enginebugs.mining import checkpoint, parse
+from enginebugs.mining.client import GitHubClient
+from enginebugs.mining.linkage import FixFinder
+from enginebugs.mining.presets import Presets, Target, load_presets
+from enginebugs.mining.progress import Reporter
+from enginebugs.mining.records import RecordBuilder, archive, merge_extra
+from enginebugs.taxonomy.store import Store
 
 
 @dataclass
@@ -129,7 +129,7 @@ class Miner:
                 and (not self.comments or existing["comments"] is not None)):
             return "unchanged", None
         record = self.builder.build(raw)
-        record.update(url=raw["html_url"], engine=self.target.engine, repo=self.repo)
+        record.update(url=raw["html_url"], engine=self.target.engine, repo=self.repo, collection=f"mined:{self.repo}")
         return ("updated" if existing else "new"), merge_extra(existing, record)
 
     def _commit(self, records: list[dict[str, Any]], last_synced_at: str | None,

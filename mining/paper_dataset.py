@@ -13,14 +13,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from taxonomy import TAXONOMY, UnknownCategory
-from taxonomy.store import Store
+from enginebugs import datasets
+from enginebugs.taxonomy import TAXONOMY, UnknownCategory
+from enginebugs.taxonomy.store import Store
 
 PAPER_REPO = "infbug/bugs-in-LLM-inference-engines"
 PAPER_URL = f"https://raw.githubusercontent.com/{PAPER_REPO}/main/dataset.csv"
 COLUMNS = ("URL", "repo", "Phase", "Symptom(s)", "Unexpected Tokens", "Component", "Root Cause(s)")
 SEP = "@@"
 PAPER_CODER = "liu-et-al-2026"
+#: The store collection the paper's bugs belong to.
+COLLECTION = "paper"
 
 #: The dataset's repo spellings (lower-cased) -> engine display names.
 ENGINE_NAMES = {
@@ -45,6 +48,11 @@ class PaperBug:
     number: int
     kind: str
     labels: dict[str, list[str]]  # dimension -> taxonomy slugs, in the file's order
+
+
+def shipped_dataset() -> Path:
+    """The copy of dataset.csv that ships with enginebugs (see datasets/paper/PROVENANCE.md)."""
+    return datasets.path(*datasets.PAPER_DATASET)
 
 
 def read_text(source: str) -> str:
@@ -112,7 +120,8 @@ def import_into(store: Store, bugs: list[PaperBug]) -> tuple[int, int]:
         for bug in bugs:
             existed = store.get_record(bug.url) is not None
             record_id = store.upsert_record(
-                {"url": bug.url, "engine": bug.engine, "repo": bug.repo, "number": bug.number, "kind": bug.kind}
+                {"url": bug.url, "engine": bug.engine, "repo": bug.repo, "number": bug.number, "kind": bug.kind,
+                 "collection": COLLECTION}
             )
             for dimension, values in bug.labels.items():
                 store.set_labels(record_id, dimension, values, source="paper", coder=PAPER_CODER)

@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from mining.errors import MalformedResponse
+from enginebugs.mining.errors import MalformedResponse
 
 ISSUE_KEYS = ("number", "html_url", "title", "state", "created_at", "updated_at")
 PULL_KEYS = ("number", "html_url", "merged_at", "changed_files", "additions", "deletions")

@@ -5,9 +5,10 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 
-PRESETS_FILE = Path(__file__).with_name("presets.toml")
+PRESETS_FILE = Path(str(resources.files(__package__).joinpath("presets.toml")))
 PRESETS_ENV = "ENGINEBUGS_PRESETS"
 REPO_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
 STATES = ("open", "closed", "all")

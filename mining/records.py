@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mining import parse
-from mining.client import GitHubClient, as_json
-from mining.linkage import FixFinder
-from taxonomy.store import Store
+from enginebugs.mining import parse
+from enginebugs.mining.client import GitHubClient, as_json
+from enginebugs.mining.linkage import FixFinder
+from enginebugs.taxonomy.store import Store
 
 
 @dataclass

@@ -7,8 +7,8 @@ import random
 from statistics import NormalDist
 from typing import IO, Any
 
-from mining.paper_dataset import COLUMNS
-from taxonomy.store import Store
+from enginebugs.mining.paper_dataset import COLUMNS
+from enginebugs.taxonomy.store import Store
 
 
 def cochran_size(population: int, confidence: float = 0.95, margin: float = 0.05, p: float = 0.5) -> int:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from taxonomy import UnknownCategory
-from taxonomy.cliutil import UserError, db_option
-from taxonomy.store import SOURCES, Store
+from enginebugs.taxonomy import UnknownCategory, engines
+from enginebugs.taxonomy.cliutil import UserError, db_option, open_store, pick_deprecated
+from enginebugs.taxonomy.store import SOURCES, Store
 
 
 @click.group()
@@ -17,20 +17,32 @@ def report() -> None:
 
 
 def _open_existing(db: str) -> Store:
-    if not Path(db).is_file():
-        raise UserError(f"no store at {db}: run 'enginebugs study import' or 'enginebugs mine' first")
-    return Store.open(db)
+    return open_store(db, readonly=True)
+
+
+def _engine_name(store: Store, engine: str | None) -> str | None:
+    """The stored spelling of ``engine``; an unknown engine is an error listing the known ones."""
+    if engine is None:
+        return None
+    stored = [r[0] for r in store.conn.execute("SELECT DISTINCT engine FROM records ORDER BY 1")]
+    name = engines.canonical(engine, stored)
+    if name is None:
+        raise UserError(f"unknown engine {engine!r}; known: {', '.join(sorted(set(stored) | set(engines.DISPLAY_NAMES)))}")
+    return name
 
 
 @report.command("study")
 @db_option
-@click.option("--engine", help="Only this engine (display name, e.g. vLLM).")
+@click.option("--engine", help="Only this engine (any spelling: vLLM, vllm, llama.cpp, llamacpp, ...).")
 @click.option("--phase", help="Only this phase (e.g. 'Inference/Serving').")
-@click.option("--source", type=click.Choice(SOURCES), help="Only labels of this source.")
+@click.option("--source", type=click.Choice(SOURCES), help="Only labels of this source (difftest: the tester's findings).")
+@click.option("--collection", "collections", multiple=True, metavar="NAME",
+              help="Count only this collection (repeatable; globs such as 'mined:*'). Default: every "
+                   "human-labelled collection (paper, mined:*), never difftest findings unless asked.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), help="Also write one CSV per table here.")
 @click.option("--html", "html_dir", type=click.Path(file_okay=False), help="Also write index.html + PNG plots here.")
-def study_cmd(db, engine, phase, source, as_json, csv_dir, html_dir) -> None:
+def study_cmd(db, engine, phase, source, collections, as_json, csv_dir, html_dir) -> None:
     """The paper's tables: bugs per engine, symptoms, root causes and groups, symptom x group,
     phases, components, unexpected-output subtypes, and (for mined records) fix effort and bugs per
     quarter.
@@ -42,13 +54,15 @@ def study_cmd(db, engine, phase, source, as_json, csv_dir, html_dir) -> None:
     Labels: per bug the most authoritative source (arbitration > paper > manual > difftest);
     --source restricts to one source (e.g. --source difftest for differential-test findings).
     """
-    from reports.study_render import print_terminal, write_csv, write_html
-    from reports.study_stats import compute
+    from enginebugs.reports.study_render import print_terminal, write_csv, write_html
+    from enginebugs.reports.study_stats import choose_collections, compute
 
     with _open_existing(db) as store:
         try:
-            stats = compute(store, engine=engine, phase=phase, source=source)
-        except UnknownCategory as exc:
+            engine = _engine_name(store, engine)
+            chosen = choose_collections(store, list(collections), source)
+            stats = compute(store, engine=engine, phase=phase, source=source, collections=chosen)
+        except (UnknownCategory, ValueError) as exc:
             raise UserError(str(exc)) from None
     if as_json:
         click.echo(json.dumps(stats, indent=2, ensure_ascii=False))
@@ -64,10 +78,14 @@ def study_cmd(db, engine, phase, source, as_json, csv_dir, html_dir) -> None:
 @report.command("export")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.argument("out_dir", type=click.Path(file_okay=False))
-def export_cmd(db, fmt, out_dir) -> None:
-    """Export the store's records and labels tables (for pandas, spreadsheets, R)."""
-    from reports.export import export
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR", help="Folder to write into.")
+@click.argument("out_dir_old", metavar="", required=False, type=click.Path(file_okay=False))
+def export_cmd(db, fmt, out_dir, out_dir_old) -> None:
+    """Export the store's records and labels tables to --out DIR (for pandas, spreadsheets, R)."""
+    out_dir = pick_deprecated(out_dir, out_dir_old, "the positional OUT_DIR", "--out DIR")
+    if not out_dir:
+        raise UserError("say where to write: --out DIR")
+    from enginebugs.reports.export import export
 
     with _open_existing(db) as store:
         try:
@@ -77,4 +95,4 @@ def export_cmd(db, fmt, out_dir) -> None:
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
-from reports.difftest_cli import difftest_cmd; report.add_command(difftest_cmd)  # noqa: E402,E702
+from enginebugs.reports.difftest_cli import difftest_cmd; report.add_command(difftest_cmd)  # noqa: E402,E702

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from taxonomy.cliutil import UserError
+from enginebugs.taxonomy.cliutil import UserError
 
 
 @click.command("difftest")
@@ -28,7 +28,7 @@ def difftest_cmd(results: str, html_dir: str | None, markdown_path: str | None) 
       enginebugs report difftest reports-out/gemma3/campaign.json --html reports-out/gemma3
       enginebugs report difftest run.json --markdown - >> "$GITHUB_STEP_SUMMARY"
     """
-    from reports.difftest_report import ReportInputError, headline, load_results, render_markdown, write_html
+    from enginebugs.reports.difftest_report import ReportInputError, headline, load_results, render_markdown, write_html
 
     try:
         data = load_results(results)

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reports.difftest_plots import plots
-from taxonomy import TAXONOMY, UnknownCategory
+from enginebugs.reports.difftest_plots import plots
+from enginebugs.taxonomy import TAXONOMY, UnknownCategory
 
 SCHEMA_PREFIX = "enginebugs.difftest/"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taxonomy import TAXONOMY
-from taxonomy.store import Store
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.store import Store
 
 
 def to_pandas(store: Store):

@@ -11,13 +11,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from reports.tables import Table, slug, study_tables
+from enginebugs.reports.tables import Table, slug, study_tables
 
 
 def print_terminal(stats: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(width=None if Console().is_terminal else 140)
     console.print(f"[bold]{stats['bugs']} bugs[/bold]  filters: "
                   + (", ".join(f"{k}={v}" for k, v in stats["filters"].items() if v) or "none"))
+    console.print("collections counted: " + (", ".join(f"{c} ({n} records)" for c, n in stats["collections"].items())
+                                             or "none"))
     for title, header, rows in study_tables(stats):
         table = RichTable(title=title, title_justify="left", title_style="bold")
         for i, col in enumerate(header):

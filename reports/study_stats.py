@@ -15,11 +15,12 @@ With an explicit ``source`` only that source's labels count.
 from __future__ import annotations
 
 import statistics
+import fnmatch
 from collections import defaultdict
 from typing import Any
 
-from taxonomy import TAXONOMY
-from taxonomy.store import SOURCES, Store
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.store import MACHINE_COLLECTIONS, SOURCES, Store
 
 SOURCE_PRIORITY = ("arbitration", "paper", "manual", "difftest")
 ENGINE_ORDER = ("llama.cpp", "vLLM", "DeepSpeed", "MLC-LLM", "TensorRT-LLM")
@@ -31,8 +32,26 @@ COUNTING_RULES = (
 )
 
 
+def choose_collections(store: Store, patterns: list[str] | None = None, source: str | None = None) -> list[str]:
+    """The collections a study counts: those matching ``patterns`` (names or globs such as
+    ``mined:*``), else every human-labelled one; machine findings (``difftest:*``) only when a
+    pattern names them or ``source`` is ``difftest``. Raises ValueError for a pattern matching nothing."""
+    present = list(store.collections())
+    if patterns:
+        chosen = []
+        for pattern in patterns:
+            hits = [c for c in present if fnmatch.fnmatchcase(c, pattern)]
+            if not hits:
+                raise ValueError(f"no collection matches {pattern!r}; the store has: {', '.join(present) or 'none'}")
+            chosen += [c for c in hits if c not in chosen]
+        return chosen
+    if source == "difftest":
+        return present
+    return [c for c in present if not c.startswith(MACHINE_COLLECTIONS)]
+
+
 def select_labels(store: Store, *, engine: str | None = None, phase: str | None = None,
-                  source: str | None = None) -> str:
+                  source: str | None = None, collections: list[str] | None = None) -> str:
     """Fill the temporary table ``chosen(record_id, engine, dimension, value)`` with one label set
     per record and dimension (see module doc) and return its name. Done in SQL (a label survives
     unless a better source or an earlier coder labelled the same dimension): 100,000 records take
@@ -50,6 +69,9 @@ def select_labels(store: Store, *, engine: str | None = None, phase: str | None 
     if engine:
         engine_clause = " AND r.engine = ?"
         args.append(engine)
+    if collections is not None:
+        engine_clause += f" AND r.collection IN ({','.join('?' * len(collections))})"
+        args.extend(collections)
     conn = store.conn
     conn.execute("DROP TABLE IF EXISTS temp.chosen")
     conn.execute(
@@ -86,9 +108,12 @@ def _to_groups(counts: dict[str, int]) -> dict[str, int]:
 
 
 def compute(store: Store, *, engine: str | None = None, phase: str | None = None,
-            source: str | None = None) -> dict[str, Any]:
-    """Every table of the study as plain dicts (the ``--json`` output)."""
-    table = select_labels(store, engine=engine, phase=phase, source=source)
+            source: str | None = None, collections: list[str] | None = None) -> dict[str, Any]:
+    """Every table of the study as plain dicts (the ``--json`` output). ``collections`` defaults
+    to :func:`choose_collections`'s choice."""
+    if collections is None:
+        collections = choose_collections(store, source=source)
+    table = select_labels(store, engine=engine, phase=phase, source=source, collections=collections)
     q = store.conn.execute
 
     def per(dimension: str, distinct: bool) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -120,6 +145,7 @@ def compute(store: Store, *, engine: str | None = None, phase: str | None = None
     stats = {
         "bugs": total,
         "filters": {"engine": engine, "phase": phase, "source": source},
+        "collections": {c: n for c, n in store.collections().items() if c in collections},
         "counting_rules": list(COUNTING_RULES),
         "by_engine": {e: by_engine[e] for e in engines},
         "symptoms": symptom_names,
@@ -136,22 +162,25 @@ def compute(store: Store, *, engine: str | None = None, phase: str | None = None
         "phases": _ordered(instances["phase"], "phase"),
         "components": _ordered(instances["component"], "component"),
         "output_subtypes": _ordered(instances["output_subtype"], "output_subtype"),
-        **fix_effort_tables(store, table, labelled_only=bool(engine or phase or source)),
+        **fix_effort_tables(store, table, labelled_only=bool(engine or phase or source), collections=collections),
     }
     q(f"DROP TABLE {table}")
     return stats
 
 
-def fix_effort_tables(store: Store, table: str, labelled_only: bool) -> dict[str, Any]:
+def fix_effort_tables(store: Store, table: str, labelled_only: bool, collections: list[str]) -> dict[str, Any]:
     """Time-to-fix and lines changed per root-cause group and per engine, and bugs per quarter per
     engine, over whatever records carry those fields (the miner fills them). With a filter active
     only the records that passed it count."""
-    scope = f"r.id IN (SELECT record_id FROM {table})" if labelled_only else "1"
     q = store.conn.execute
+    if labelled_only:
+        scope, args = f"r.id IN (SELECT record_id FROM {table})", []
+    else:
+        scope, args = f"r.collection IN ({','.join('?' * len(collections))})", list(collections)
     quarters: dict[str, dict[str, int]] = defaultdict(dict)
     for engine, quarter, n in q(
         "SELECT engine, substr(created_at, 1, 4) || '-Q' || ((CAST(substr(created_at, 6, 2) AS INTEGER) + 2) / 3), "
-        f"COUNT(*) FROM records r WHERE created_at IS NOT NULL AND {scope} GROUP BY 1, 2 ORDER BY 1, 2"
+        f"COUNT(*) FROM records r WHERE created_at IS NOT NULL AND {scope} GROUP BY 1, 2 ORDER BY 1, 2", args
     ):
         quarters[engine][quarter] = n
     effort_sql = (
@@ -160,14 +189,14 @@ def fix_effort_tables(store: Store, table: str, labelled_only: bool) -> dict[str
         f"WHERE (r.time_to_fix_days IS NOT NULL OR r.fix_additions IS NOT NULL) AND {scope}"
     )
     by_engine: dict[str, list] = defaultdict(list)
-    for engine, days, lines in q(effort_sql.format(key="r.engine", join="")):
+    for engine, days, lines in q(effort_sql.format(key="r.engine", join=""), args):
         by_engine[engine].append((days, lines))
     by_group: dict[str, list] = defaultdict(list)
     join = (f"JOIN (SELECT DISTINCT record_id, value FROM {table} WHERE dimension = 'root_cause') c "
             "ON c.record_id = r.id")
     group_name = {rc.slug: TAXONOMY.group_of(rc.slug).name for rc in TAXONOMY.root_causes}
     per_group_of_record: dict[tuple[int, str], tuple] = {}
-    for rid, cause, days, lines in q(effort_sql.format(key="r.id, c.value", join=join)):
+    for rid, cause, days, lines in q(effort_sql.format(key="r.id, c.value", join=join), args):
         per_group_of_record[(rid, group_name[cause])] = (days, lines)
     for (_, group), pair in per_group_of_record.items():
         by_group[group].append(pair)

@@ -27,7 +27,7 @@ def _columns(data: dict[str, dict[str, int]]) -> list[str]:
 
 
 def study_tables(stats: dict[str, Any]) -> list[Table]:
-    """Every table of ``reports.study_stats.compute`` output, in reading order."""
+    """Every table of ``enginebugs.reports.study_stats.compute`` output, in reading order."""
     bugs = stats["bugs"]
     rc_total = stats["root_cause_instances"]
     tables: list[Table] = [

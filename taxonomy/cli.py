@@ -7,9 +7,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from taxonomy import ALL_DIMENSIONS, TAXONOMY
-from taxonomy.classifier.cli import classify
-from taxonomy.labelling.cli import label
+from enginebugs.taxonomy import ALL_DIMENSIONS, TAXONOMY
+from enginebugs.taxonomy.classifier.cli import classify
+from enginebugs.taxonomy.labelling.cli import label
 
 __all__ = ["classify", "label", "taxonomy_group"]
 

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from taxonomy.store import DB_ENV
+from enginebugs.taxonomy.store import DB_ENV, Store, StoreError
 
 
 class UserError(click.ClickException):
@@ -15,6 +15,28 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: D401 - click API
         click.echo(f"error: {self.format_message()}", err=True, file=file or sys.stderr)
+
+
+def open_store(db: str, *, readonly: bool = False) -> Store:
+    """``Store.open`` for a command: a store that cannot be used is one ``error:`` line (exit 2).
+    Commands that only read pass ``readonly=True``: nothing is created or written."""
+    try:
+        return Store.open(db, readonly=readonly)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+
+
+def deprecated(old: str, new: str) -> None:
+    """Say on stderr that an old spelling still works but will go (kept for one release at least)."""
+    click.echo(f"warning: {old} is deprecated, use {new}", err=True)
+
+
+def pick_deprecated(value, old_value, old: str, new: str):
+    """The value of an option, taking a deprecated alias's value (with a warning) when only it was given."""
+    if old_value is not None and value is None:
+        deprecated(old, new)
+        return old_value
+    return value
 
 
 db_option = click.option(

@@ -5,9 +5,10 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
-DATA_FILE = Path(__file__).with_name("data") / "taxonomy.toml"
+DATA_FILE = Path(str(resources.files(__package__).joinpath("data", "taxonomy.toml")))
 
 #: Dimensions a label can carry, in display order. ``root_cause_group`` is derived from ``root_cause``.
 DIMENSIONS = ("symptom", "root_cause", "component", "phase", "output_subtype")

@@ -19,7 +19,7 @@ def tiny_model(tmp_path_factory):
     """The tiny Llama in every format (HF, GGUF f32/f16/q8_0, ONNX), built into a per-session cache
     (or ``$ENGINEBUGS_TEST_CACHE`` to reuse one across sessions)."""
     pytest.importorskip("torch")
-    from difftest.models import get_model
+    from enginebugs.difftest.models import get_model
 
     cache = os.environ.get("ENGINEBUGS_TEST_CACHE") or tmp_path_factory.mktemp("model-cache")
     return get_model("tiny", cache_dir=Path(cache))
@@ -29,8 +29,8 @@ def tiny_model(tmp_path_factory):
 def tiny_worker(tiny_model):
     """``tiny_worker(engine, dtype="f32", **options)`` -> a started WorkerClient on the tiny model,
     shared by every test asking for the same configuration; skips if the engine is not installed."""
-    from difftest.protocol import EngineConfig
-    from difftest.worker import WorkerClient
+    from enginebugs.difftest.protocol import EngineConfig
+    from enginebugs.difftest.worker import WorkerClient
 
     modules = {"transformers": "torch", "llamacpp": "llama_cpp", "onnxruntime": "onnxruntime"}
     started: dict[str, WorkerClient] = {}

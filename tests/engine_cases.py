@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from difftest.protocol import Generation, PromptScores
+from enginebugs.difftest.protocol import Generation, PromptScores
 
 #: Texts whose tokens are all short (< 32 bytes), covering prose, code, whitespace and multilingual text.
 TEXTS = [

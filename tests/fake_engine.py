@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.protocol import CAPABILITIES, EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
+from enginebugs.difftest.protocol import CAPABILITIES, EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
 
 #: Multi-byte pieces the tokenizer prefers (longest match first) after splitting into words.
 PIECES = (
@@ -306,10 +306,10 @@ def fake_model() -> ModelSpec:
 
 
 def in_process_factory(model: ModelSpec | None = None):
-    """Runner client factory: the fake engine, or a planted fault (``difftest.faults``) wrapping
+    """Runner client factory: the fake engine, or a planted fault (``enginebugs.difftest.faults``) wrapping
     it when the configuration names one, all in this process."""
-    from difftest import faults
-    from difftest.inprocess import InProcessClient
+    from enginebugs.difftest import faults
+    from enginebugs.difftest.inprocess import InProcessClient
 
     model = model or fake_model()
 
@@ -322,9 +322,9 @@ def in_process_factory(model: ModelSpec | None = None):
 def run_fake(specs: list[str], suite: str = "smoke", profile: str = "default", **options: Any):
     """Run the runner in-process over fake-engine configurations (``fake:f32``,
     ``logit_noise:f32:wraps=fake``, ...); returns the RunResult."""
-    from difftest.runner import Runner, RunOptions, parse_config
-    from difftest.suites import load_suite
-    from difftest.tolerances import load_profile
+    from enginebugs.difftest.runner import Runner, RunOptions, parse_config
+    from enginebugs.difftest.suites import load_suite
+    from enginebugs.difftest.tolerances import load_profile
 
     options.setdefault("progress", False)
     opts = RunOptions(profile=load_profile(profile), **options)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taxonomy.store import Store
+from enginebugs.taxonomy.store import Store
 
 BODY = "It crashes.\n\n```\nTraceback (most recent call last):\n  File \"x.py\", line 1\nRuntimeError: boom\n```\n"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from difftest import faults
-from difftest.campaign import Campaign, CampaignOptions
-from difftest.campaign.tokenizer import Side, TokenizerCampaign
-from difftest.inprocess import InProcessClient
-from difftest.suites import load_suite
+from enginebugs.difftest import faults
+from enginebugs.difftest.campaign import Campaign, CampaignOptions
+from enginebugs.difftest.campaign.tokenizer import Side, TokenizerCampaign
+from enginebugs.difftest.inprocess import InProcessClient
+from enginebugs.difftest.suites import load_suite
 from enginebugs.cli import main
 from tests.fake_engine import FakeEngine, fake_model
 
@@ -155,7 +155,7 @@ def test_campaign_command_on_the_tiny_model(tiny_model, tmp_path):
         script = out / "repro_llama_cpp_detokenize_long_piece.py"
         run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
         assert run.returncode == 1 and "WRONG" in run.stdout
-    from taxonomy.store import Store
+    from enginebugs.taxonomy.store import Store
 
     with Store.open(tmp_path / "s.db") as store:
         assert store.count() == len(r["findings"])
@@ -168,8 +168,8 @@ def test_dequantized_f32_gguf_is_built_once_and_loads(tiny_model, tmp_path):
     import numpy as np
     import shutil
 
-    from difftest.campaign.formats import ensure_formats
-    from difftest.protocol import ModelSpec
+    from enginebugs.difftest.campaign.formats import ensure_formats
+    from enginebugs.difftest.protocol import ModelSpec
 
     (tmp_path / "m" / "gguf").mkdir(parents=True)
     src = tmp_path / "m" / "gguf" / "q.gguf"
@@ -193,7 +193,7 @@ def test_dequantized_f32_gguf_is_built_once_and_loads(tiny_model, tmp_path):
 
 
 def test_a_rerun_removes_only_the_scripts_an_earlier_campaign_wrote(tmp_path):
-    from difftest.campaign.repro import HEADER, remove_stale
+    from enginebugs.difftest.campaign.repro import HEADER, remove_stale
 
     (tmp_path / "repro_finding_4.py").write_text(HEADER.format(title="old", finding=4, what="x"))
     (tmp_path / "repro_mine.py").write_text("# a user's own script\n")

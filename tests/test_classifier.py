@@ -7,13 +7,13 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from taxonomy import TAXONOMY
-from taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, from_store, load_jsonl
-from taxonomy.classifier.default import CACHE_ENV, load_default_model, seed_model_path, train_seed_model
-from taxonomy.classifier.estimators import HierarchicalClassifier, TextClassifier
-from taxonomy.classifier.evaluation import baseline_scores, evaluate_predictions, majority_predictions, scores
-from taxonomy.classifier.model import ModelError, PreLabelModel
-from taxonomy.store import Store
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, from_store, load_jsonl
+from enginebugs.taxonomy.classifier.default import CACHE_ENV, load_default_model, seed_model_path, train_seed_model
+from enginebugs.taxonomy.classifier.estimators import HierarchicalClassifier, TextClassifier
+from enginebugs.taxonomy.classifier.evaluation import baseline_scores, evaluate_predictions, majority_predictions, scores
+from enginebugs.taxonomy.classifier.model import ModelError, PreLabelModel
+from enginebugs.taxonomy.store import Store
 from tests.label_support import label_as, make_store, record_id
 
 HELDOUT = SEED_CORPUS.with_name("heldout_reports.jsonl")

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from taxonomy.store import Store
+from enginebugs.taxonomy.store import Store
 from tests.conftest import engine_available
 from tests.fake_engine import fake_model
 
@@ -42,7 +42,7 @@ def test_help_teaches():
     (["--suite", "nosuch"], "unknown suite"),
     (["--reference", "onnxruntime:f16"], "reference 'onnxruntime:f16' is not one of"),
     (["--engine-plugin", "nosuch.module:make"], "cannot import"),
-    (["--json", "/nonexistent/dir/out.json"], "does not exist"),
+    (["--json-out", "/nonexistent/dir/out.json"], "does not exist"),
 ])
 def test_usage_errors_exit_2_with_one_line_and_write_nothing(tmp_path, args, message):
     db = tmp_path / "s.db"
@@ -68,12 +68,12 @@ def test_bad_tolerance_file_and_model_spec(tmp_path):
 def test_clean_run_exits_0_and_planted_fault_plugin_exits_1(tmp_path, fake_spec):
     out = tmp_path / "clean.json"
     result = invoke("run", "--model", fake_spec, *FAKE, "--configs", "fake:f32,fake:bf16", "--reference", "fake:f32",
-                    "--suite", "smoke", "--quiet", "--json", str(out))
+                    "--suite", "smoke", "--quiet", "--json-out", str(out))
     assert result.exit_code == 0, result.output
     assert "0 finding(s)" in result.output and json.loads(out.read_text())["findings"] == []
 
     db, junit, md = tmp_path / "s.db", tmp_path / "r.xml", tmp_path / "r.md"
-    result = invoke("run", "--model", fake_spec, *FAKE, "--engine-plugin", "difftest.faults:leading_space_dropper",
+    result = invoke("run", "--model", fake_spec, *FAKE, "--engine-plugin", "enginebugs.difftest.faults:leading_space_dropper",
                     "--configs", "fake:f32,leading_space_dropper:f32:wraps=fake", "--reference", "fake:f32",
                     "--suite", "smoke", "--quiet", "--db", str(db), "--junit", str(junit), "--markdown", str(md))
     assert result.exit_code == 1, result.output
@@ -98,9 +98,9 @@ needs_engines = pytest.mark.skipif(
 def test_planted_fault_plugin_wrapping_llamacpp_through_the_cli(tiny_model, tmp_path):
     spec = tmp_path / "tiny.json"
     spec.write_text(json.dumps(tiny_model.to_dict()))
-    result = invoke("run", "--model", str(spec), "--engine-plugin", "difftest.faults:utf8_stream_splitter",
+    result = invoke("run", "--model", str(spec), "--engine-plugin", "enginebugs.difftest.faults:utf8_stream_splitter",
                     "--configs", "llamacpp:f32,utf8_stream_splitter:f32:wraps=llamacpp", "--reference", "llamacpp:f32",
-                    "--suite", "smoke", "--quiet", "--json", str(tmp_path / "r.json"))
+                    "--suite", "smoke", "--quiet", "--json-out", str(tmp_path / "r.json"))
     assert result.exit_code == 1, result.output
     findings = json.loads((tmp_path / "r.json").read_text())["findings"]
     planted = [f for f in findings if f["configs"][-1] == "utf8_stream_splitter:f32[wraps=llamacpp]"]

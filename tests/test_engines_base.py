@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from difftest.engines.base import Artifacts, cut_at_eos, log_softmax, scores_from_logits, top_entries
+from enginebugs.difftest.engines.base import Artifacts, cut_at_eos, log_softmax, scores_from_logits, top_entries
 
 
 def test_log_softmax_normalises_and_keeps_nan_visible():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from difftest.protocol import CAPABILITIES, Generation, PromptScores, Unsupported
+from enginebugs.difftest.protocol import CAPABILITIES, Generation, PromptScores, Unsupported
 from tests.engine_cases import TEXTS
 
 pytestmark = pytest.mark.engines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from difftest.engines.streaming import llama_server_chunks, validate_utf8
+from enginebugs.difftest.engines.streaming import llama_server_chunks, validate_utf8
 
 ROCKET = "🚀".encode()  # 4 bytes
 

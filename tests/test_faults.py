@@ -3,8 +3,8 @@ oracle that exists for it with the right root cause and component, and by no oth
 in the runs of the other faults the same oracle passes (the control shows it can pass)."""
 import pytest
 
-from difftest.faults import FAULTS, LeadingSpaceDropper, StalePrefixCache
-from difftest.protocol import EngineConfig, Unsupported
+from enginebugs.difftest.faults import FAULTS, LeadingSpaceDropper, StalePrefixCache
+from enginebugs.difftest.protocol import EngineConfig, Unsupported
 from tests.fake_engine import FakeEngine, fake_model, run_fake
 
 #: fault -> (oracles that must fire, root cause, component)
@@ -77,7 +77,7 @@ def test_leading_space_dropper_in_process():
 
 
 def test_faults_keep_the_inner_batch_tokenizer_and_prefix_reset():
-    from difftest.faults import BatchCrosstalk, SeedDrift
+    from enginebugs.difftest.faults import BatchCrosstalk, SeedDrift
 
     class Counting(FakeEngine):
         batches = resets = 0
@@ -99,7 +99,7 @@ def test_faults_keep_the_inner_batch_tokenizer_and_prefix_reset():
 
 
 def test_seed_drift_changes_the_seed_of_each_seeded_request_only():
-    from difftest.faults import SeedDrift
+    from enginebugs.difftest.faults import SeedDrift
 
     class Recorder:
         capabilities = frozenset()
@@ -123,7 +123,7 @@ def test_seed_drift_changes_the_seed_of_each_seeded_request_only():
 
 
 def test_every_fault_is_a_plugin_factory():
-    import difftest.faults as faults
+    import enginebugs.difftest.faults as faults
 
     for name, cls in FAULTS.items():
         engine = getattr(faults, name)()

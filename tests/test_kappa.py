@@ -4,7 +4,7 @@ import random
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from taxonomy.labelling.kappa import cohen_kappa, raw_agreement
+from enginebugs.taxonomy.labelling.kappa import cohen_kappa, raw_agreement
 
 
 def test_perfect_agreement_is_one():

@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from taxonomy.labelling.agreement import agreement
-from taxonomy.labelling.arbitration import pending, provenance, resolve
-from taxonomy.store import Store
+from enginebugs.taxonomy.labelling.agreement import agreement
+from enginebugs.taxonomy.labelling.arbitration import pending, provenance, resolve
+from enginebugs.taxonomy.store import Store
 from tests.label_support import label_as, make_store, record_id, url
 
 

@@ -4,8 +4,8 @@ import json
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from taxonomy import TAXONOMY
-from taxonomy.store import Store
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.store import Store
 from tests.label_support import make_store, record_id
 
 

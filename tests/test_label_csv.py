@@ -5,8 +5,8 @@ import io
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from taxonomy.labelling.coders import coder_answers
-from taxonomy.store import Store
+from enginebugs.taxonomy.labelling.coders import coder_answers
+from enginebugs.taxonomy.store import Store
 from tests.label_support import label_as, make_store, record_id, url
 
 

@@ -11,10 +11,10 @@ import time
 import pytest
 from rich.console import Console
 
-from taxonomy.labelling.coders import coder_answers, is_complete
-from taxonomy.labelling.session import LabelSession, build_queue
-from taxonomy.labelling.terminal import ScriptedInput
-from taxonomy.store import Store
+from enginebugs.taxonomy.labelling.coders import coder_answers, is_complete
+from enginebugs.taxonomy.labelling.session import LabelSession, build_queue
+from enginebugs.taxonomy.labelling.terminal import ScriptedInput
+from enginebugs.taxonomy.store import Store
 from tests.label_support import label_as, make_store, record_id
 
 #: Answers for one record: Crash, Misused API, Operators, Inference/Serving (numbers of the lists).

@@ -1,8 +1,8 @@
 """``enginebugs mine hydrate``: the paper's URL-only records become full records; the rest are reported."""
 import pytest
 
-from mining.paper_dataset import import_into, parse, read_text
-from taxonomy.store import Store
+from enginebugs.mining.paper_dataset import import_into, parse, read_text
+from enginebugs.taxonomy.store import Store
 from tests.github_fake import FakeGitHub, FakeServer
 from tests.github_fake.harness import mine, snapshot
 from tests.paths import paper_csv

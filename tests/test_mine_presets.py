@@ -3,7 +3,7 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from mining.presets import PresetError, Rule, load_presets
+from enginebugs.mining.presets import PresetError, Rule, load_presets
 
 PAPER = {"llama.cpp": "ggml-org/llama.cpp", "vLLM": "vllm-project/vllm", "DeepSpeed": "deepspeedai/DeepSpeed",
          "MLC-LLM": "mlc-ai/mlc-llm", "TensorRT-LLM": "NVIDIA/TensorRT-LLM"}

@@ -1,9 +1,9 @@
 """A run killed or interrupted at any moment resumes to exactly the store an uninterrupted run gives."""
 import pytest
 
-from mining.client import GitHubClient
-from mining.miner import Miner
-from taxonomy.store import Store
+from enginebugs.mining.client import GitHubClient
+from enginebugs.mining.miner import Miner
+from enginebugs.taxonomy.store import Store
 from tests.github_fake import FakeGitHub, FakeServer, populate
 from tests.github_fake.harness import mine, mine_process, snapshot, sync_checkpoints
 

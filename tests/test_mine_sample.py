@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from mining.paper_dataset import COLUMNS
-from mining.sampling import cochran_size
-from taxonomy.store import Store
+from enginebugs.mining.paper_dataset import COLUMNS
+from enginebugs.mining.sampling import cochran_size
+from enginebugs.taxonomy.store import Store
 
 
 @pytest.mark.parametrize("population, expected", [(10**9, 385), (1000, 278), (100, 80), (10, 10), (0, 0)])

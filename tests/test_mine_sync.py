@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from mining.parse import days_between
-from taxonomy.store import Store
+from enginebugs.mining.parse import days_between
+from enginebugs.taxonomy.store import Store
 from tests.github_fake import FakeGitHub, FakeServer, populate
 from tests.github_fake.harness import mine, snapshot, sync_checkpoints
 

@@ -4,11 +4,11 @@ import io
 import pytest
 from rich.console import Console
 
-from mining import parse
-from mining.checkpoint import Listing
-from mining.errors import MalformedResponse
-from mining.progress import Reporter
-from mining.quota import TokenPool
+from enginebugs.mining import parse
+from enginebugs.mining.checkpoint import Listing
+from enginebugs.mining.errors import MalformedResponse
+from enginebugs.mining.progress import Reporter
+from enginebugs.mining.quota import TokenPool
 
 NAMES = ("ggml-org/llama.cpp", "ggerganov/llama.cpp")
 

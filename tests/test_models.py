@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from difftest.models import cache, get_model, tiny
-from difftest.models.gguf_meta import read_metadata
-from difftest.models.to_gguf import permute_for_rope
+from enginebugs.difftest.models import cache, get_model, tiny
+from enginebugs.difftest.models.gguf_meta import read_metadata
+from enginebugs.difftest.models.to_gguf import permute_for_rope
 
 
 def test_tiny_model_has_every_format(tiny_model):
@@ -99,9 +99,9 @@ def test_unknown_model_name_is_rejected():
 @pytest.mark.gemma
 def test_gemma_loads_and_scores_in_llamacpp():
     pytest.importorskip("llama_cpp")
-    from difftest.models import ModelUnavailable
-    from difftest.protocol import EngineConfig
-    from difftest.worker import WorkerClient
+    from enginebugs.difftest.models import ModelUnavailable
+    from enginebugs.difftest.protocol import EngineConfig
+    from enginebugs.difftest.worker import WorkerClient
 
     try:
         spec = get_model("gemma3-270m", formats=["gguf-q4_K"])

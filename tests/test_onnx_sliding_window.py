@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from difftest.models.to_onnx import ONNX_FILE, export_onnx, io_names  # noqa: E402
+from enginebugs.difftest.models.to_onnx import ONNX_FILE, export_onnx, io_names  # noqa: E402
 
 WINDOW, PROMPT = 4, 11
 

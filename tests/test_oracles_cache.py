@@ -3,10 +3,10 @@ import math
 
 import pytest
 
-from difftest.oracles.cache import batch_invariance, cached_vs_recompute, chunked_vs_whole, cold_vs_hot, order_invariance
-from difftest.oracles.sanity import generation_sane, scores_sane
-from difftest.protocol import EngineConfig, Generation, TopK
-from difftest.tolerances import load_profile
+from enginebugs.difftest.oracles.cache import batch_invariance, cached_vs_recompute, chunked_vs_whole, cold_vs_hot, order_invariance
+from enginebugs.difftest.oracles.sanity import generation_sane, scores_sane
+from enginebugs.difftest.protocol import EngineConfig, Generation, TopK
+from enginebugs.difftest.tolerances import load_profile
 from tests.fake_engine import FakeEngine, fake_model
 
 SAME = load_profile("default").for_class("same:f32")

@@ -3,10 +3,10 @@ import random
 
 import pytest
 
-from difftest import strings
-from difftest.protocol import EngineConfig
-from difftest.suites import SuiteError, available_suites, load_suite
-from difftest.tolerances import ToleranceError, load_profile, pair_class
+from enginebugs.difftest import strings
+from enginebugs.difftest.protocol import EngineConfig
+from enginebugs.difftest.suites import SuiteError, available_suites, load_suite
+from enginebugs.difftest.tolerances import ToleranceError, load_profile, pair_class
 
 
 def test_pair_classes():

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from difftest.oracles.precision import (compare_steps, distribution_close, generations_close, log_softmax32,
+from enginebugs.difftest.oracles.precision import (compare_steps, distribution_close, generations_close, log_softmax32,
                                         position_stats, scores_close, summarize)
-from difftest.protocol import Generation, PromptScores, TopK
-from difftest.tolerances import Tolerance
+from enginebugs.difftest.protocol import Generation, PromptScores, TopK
+from enginebugs.difftest.tolerances import Tolerance
 
 DEFAULT = Tolerance(exact=False, topk=3, logprob_atol=0.01, kld_mean=1e-4, kld_p99=1e-3, same_top1_min=90.0)
 STRICT = Tolerance(exact=True, topk=1, logprob_atol=0.0, kld_mean=0.0, kld_p99=0.0, same_top1_min=100.0)

@@ -1,7 +1,7 @@
 """Tokenization oracles on hand-made recorded outputs: each check passes on agreeing data and
 fires, with the right root cause and location, on the failure it exists for."""
-from difftest.oracles.base import divergence, first_difference
-from difftest.oracles.tokenization import decode_match, round_trip, streaming_matches, token_ids_match
+from enginebugs.difftest.oracles.base import divergence, first_difference
+from enginebugs.difftest.oracles.tokenization import decode_match, round_trip, streaming_matches, token_ids_match
 
 
 def test_first_difference_positions_and_lengths():

@@ -7,8 +7,8 @@ import struct
 import pytest
 from click.testing import CliRunner
 
-from difftest.campaign import Campaign, CampaignOptions
-from difftest.suites import load_suite
+from enginebugs.difftest.campaign import Campaign, CampaignOptions
+from enginebugs.difftest.suites import load_suite
 from enginebugs.cli import main
 from tests.fake_engine import fake_model, run_fake
 from tests.test_campaign import fake_factory

@@ -4,8 +4,8 @@ import json
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from reports.study_stats import compute
-from taxonomy.store import Store
+from enginebugs.reports.study_stats import compute
+from enginebugs.taxonomy.store import Store
 
 
 def _store_with_fix_data(path):

@@ -6,13 +6,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from difftest.findings import save_findings
-from difftest.protocol import EngineConfig, Unsupported
-from difftest.report_io import write_junit, write_markdown
-from difftest.results import SCHEMA, load_results
-from difftest.runner import Runner, RunOptions, default_configs, parse_config, worker_factory
-from difftest.suites import load_suite
-from taxonomy.store import Store
+from enginebugs.difftest.findings import save_findings
+from enginebugs.difftest.protocol import EngineConfig, Unsupported
+from enginebugs.difftest.report_io import write_junit, write_markdown
+from enginebugs.difftest.results import SCHEMA, load_results
+from enginebugs.difftest.runner import Runner, RunOptions, default_configs, parse_config, worker_factory
+from enginebugs.difftest.suites import load_suite
+from enginebugs.taxonomy.store import Store
 from tests.fake_engine import FakeEngine, fake_model, in_process_factory, run_fake
 
 CLEAN = ["fake:f32", "fake:bf16", "fake:q8_0", "fake:f32:prefill_chunk=3"]
@@ -148,7 +148,7 @@ def test_engine_exception_is_a_crash_finding_and_unsupported_dtype_a_skip():
 
 @pytest.mark.slow
 def test_worker_crash_and_hang_are_findings_and_the_run_goes_on():
-    plugins = ("tests.fake_engine:create", "difftest.faults:abort_on_generate", "difftest.faults:hang_on_generate")
+    plugins = ("tests.fake_engine:create", "enginebugs.difftest.faults:abort_on_generate", "enginebugs.difftest.faults:hang_on_generate")
     options = RunOptions(progress=False, plugins=plugins, timeout_s=4, reference="fake:f32")
     configs = [parse_config(s) for s in ("fake:f32", "abort_on_generate:f32:wraps=fake",
                                          "hang_on_generate:f32:wraps=fake", "fake:bf16")]
@@ -187,9 +187,9 @@ def test_runner_rejects_bad_setups():
 
 
 def test_record_each_sends_one_batch_and_falls_back_per_item_when_it_fails():
-    from difftest.inprocess import InProcessClient
-    from difftest.runner import record_each
-    from difftest.session import Session
+    from enginebugs.difftest.inprocess import InProcessClient
+    from enginebugs.difftest.runner import record_each
+    from enginebugs.difftest.session import Session
 
     class Picky(FakeEngine):
         calls: list = []
@@ -220,8 +220,8 @@ def test_record_each_sends_one_batch_and_falls_back_per_item_when_it_fails():
     ("generate", "incorrect-algorithm-implementation", "operators"),  # control: not a tokenizer call
 ])
 def test_a_crash_in_a_batch_call_is_attributed_like_its_single_call(method, root_cause, component):
-    from difftest.results import _failure_finding
-    from difftest.session import Failure
+    from enginebugs.difftest.results import _failure_finding
+    from enginebugs.difftest.session import Failure
 
     f = _failure_finding(Failure("crash", "x:f32", "x", method, "killed by signal 11"))
     assert (f.oracle, f.root_cause, f.component) == ("engine.crash", root_cause, component)

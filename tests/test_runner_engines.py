@@ -2,10 +2,10 @@
 the default and the strict profile: the findings we honestly expect, and no others."""
 import pytest
 
-from difftest.protocol import EngineConfig
-from difftest.runner import Runner, RunOptions, parse_config, worker_factory
-from difftest.suites import load_suite
-from difftest.tolerances import load_profile
+from enginebugs.difftest.protocol import EngineConfig
+from enginebugs.difftest.runner import Runner, RunOptions, parse_config, worker_factory
+from enginebugs.difftest.suites import load_suite
+from enginebugs.difftest.tolerances import load_profile
 from tests.conftest import engine_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.engines, pytest.mark.skipif(

@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from taxonomy.store import Store
-from taxonomy.store.migrations import MIGRATIONS
+from enginebugs.taxonomy.store import Store
+from enginebugs.taxonomy.store.migrations import MIGRATIONS
 
 
 def test_new_store_is_at_latest_schema(tmp_path):

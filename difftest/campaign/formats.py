@@ -1,9 +1,9 @@
-"""The extra formats a campaign needs beyond what :func:`difftest.models.get_model` builds.
+"""The extra formats a campaign needs beyond what :func:`enginebugs.difftest.models.get_model` builds.
 
 * ``gguf-f32``: the quantized GGUF with every tensor dequantized to F32 (the same fp32 values
   transformers loads with ``gguf_file=``), metadata copied unchanged except the file type. llama.cpp
   F32 vs transformers fp32 then isolates engine differences from quantization.
-* ``onnx``: the dequantized HF checkpoint exported with :func:`difftest.models.to_onnx.export_onnx`.
+* ``onnx``: the dequantized HF checkpoint exported with :func:`enginebugs.difftest.models.to_onnx.export_onnx`.
 
 Both are built once into the model's cache folder (``build_once``). A format that cannot be built
 is returned as skipped with the reason; the campaign reports it instead of stopping.
@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from difftest.models.cache import build_once
-from difftest.models.to_onnx import EXPORT_VERSION, export_onnx
-from difftest.protocol import ModelSpec
+from enginebugs.difftest.models.cache import build_once
+from enginebugs.difftest.models.to_onnx import EXPORT_VERSION, export_onnx
+from enginebugs.difftest.protocol import ModelSpec
 
 Progress = Callable[[str], None]
 

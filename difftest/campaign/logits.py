@@ -1,13 +1,13 @@
 """Logit campaign: every prompt scored with full log-probabilities and continued greedily by each
 configuration, judged against the fp32 reference with the runner's oracles.
 
-Unlike :class:`~difftest.runner.Runner`, which keeps every prompt's full-vocabulary log-probabilities
+Unlike :class:`~enginebugs.difftest.runner.Runner`, which keeps every prompt's full-vocabulary log-probabilities
 in memory until judging (fine for the tiny model's 512-token vocabulary), this part turns each
 prompt's arrays into per-position statistics (KL divergence, top-1 agreement, Δp) as soon as both
 sides have scored it and deletes them: a 262k vocabulary costs 1 MB per position. Everything else is
-the runner's: sessions (crashes and hangs become findings), :func:`~difftest.checks.precision_checks`
-and :func:`~difftest.checks.sanity_checks` over the recorded top-k, tier 4 from
-:mod:`difftest.oracles.precision`.
+the runner's: sessions (crashes and hangs become findings), :func:`~enginebugs.difftest.checks.precision_checks`
+and :func:`~enginebugs.difftest.checks.sanity_checks` over the recorded top-k, tier 4 from
+:mod:`enginebugs.difftest.oracles.precision`.
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from difftest.checks import Outcome, RunData, precision_checks, sanity_checks
-from difftest.oracles import precision
-from difftest.protocol import EngineConfig, ModelSpec, PromptScores
-from difftest.session import Session
-from difftest.suites import Suite
-from difftest.tolerances import ToleranceProfile, pair_class
+from enginebugs.difftest.checks import Outcome, RunData, precision_checks, sanity_checks
+from enginebugs.difftest.oracles import precision
+from enginebugs.difftest.protocol import EngineConfig, ModelSpec, PromptScores
+from enginebugs.difftest.session import Session
+from enginebugs.difftest.suites import Suite
+from enginebugs.difftest.tolerances import ToleranceProfile, pair_class
 
 from .plan import KINDS, prompt_kind
 

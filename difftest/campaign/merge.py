@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
-from difftest.findings import Finding
-from difftest.protocol import ModelSpec
-from difftest.results import SCHEMA
-from difftest.suites import Suite
+from enginebugs.difftest.findings import Finding
+from enginebugs.difftest.protocol import ModelSpec
+from enginebugs.difftest.results import SCHEMA
+from enginebugs.difftest.suites import Suite
 
 
 def _numbers(seq: Any) -> bool:

@@ -16,10 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from difftest.protocol import EngineConfig, ModelSpec
-from difftest.results import RunResult, assemble
-from difftest.suites import Suite
-from difftest.tolerances import ToleranceProfile, load_profile
+from enginebugs.difftest.protocol import EngineConfig, ModelSpec
+from enginebugs.difftest.results import RunResult, assemble
+from enginebugs.difftest.suites import Suite
+from enginebugs.difftest.tolerances import ToleranceProfile, load_profile
 
 from . import merge
 from .formats import ensure_formats
@@ -106,7 +106,7 @@ class Campaign:
     def _factory(self, model: ModelSpec) -> Callable[[EngineConfig], Any]:
         if self.factory is not None:
             return self.factory
-        from difftest.runner import RunOptions, worker_factory
+        from enginebugs.difftest.runner import RunOptions, worker_factory
 
         return worker_factory(model, RunOptions(timeout_s=self.options.timeout_s,
                                                 load_timeout_s=max(600.0, self.options.timeout_s)))
@@ -230,7 +230,7 @@ class Campaign:
             part.reason = "skipped configurations: " + "; ".join(skipped)
 
     def _cache(self, model: ModelSpec, plan: Plan, part: Part, started: dt.datetime, suite: Suite) -> None:
-        from difftest.runner import Runner, RunOptions
+        from enginebugs.difftest.runner import Runner, RunOptions
 
         if "llamacpp" not in self.options.engines:
             part.status, part.reason = "skipped", "the cache and batching part runs on llama.cpp"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from difftest.protocol import EngineConfig, ModelSpec
+from enginebugs.difftest.protocol import EngineConfig, ModelSpec
 
 #: The quantized GGUF each model is shipped or built as.
 QUANTIZED = {"gemma3-270m": "q4_K", "tiny": "q8_0"}

@@ -95,8 +95,8 @@ print("A =", A, "\\nB =", B)
 sys.exit(1 if delta.max() > 0 else 0)
 '''
 
-WORKER_REPLAY = '''from difftest.protocol import EngineConfig, ModelSpec
-from difftest.worker import EngineError, WorkerCrashed, WorkerTimeout, WorkerClient
+WORKER_REPLAY = '''from enginebugs.difftest.protocol import EngineConfig, ModelSpec
+from enginebugs.difftest.worker import EngineError, WorkerCrashed, WorkerTimeout, WorkerClient
 
 MODEL = ModelSpec.from_dict({model})
 CONFIG = EngineConfig.from_dict({config})

@@ -5,7 +5,7 @@ and the suite's prompts.
 Both tokenizers are the engine adapters' own ``tokenize``/``detokenize`` methods on a tokenizer-only
 load (llama.cpp ``vocab_only``, ``AutoTokenizer``), in this process: the vocabulary sweep makes
 about a million calls, which a worker pipe would turn into minutes. Each check goes through the
-tokenization oracles (:mod:`difftest.oracles.tokenization`); failures are also sorted into mismatch
+tokenization oracles (:mod:`enginebugs.difftest.oracles.tokenization`); failures are also sorted into mismatch
 classes (:data:`CLASSES`) with examples, and each tokenizer's throughput is measured.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from difftest.checks import Outcome
-from difftest.oracles import tokenization
-from difftest.oracles.base import first_difference
-from difftest.protocol import EngineConfig, ModelSpec
-from difftest.strings import GENERATORS, cases
+from enginebugs.difftest.checks import Outcome
+from enginebugs.difftest.oracles import tokenization
+from enginebugs.difftest.oracles.base import first_difference
+from enginebugs.difftest.protocol import EngineConfig, ModelSpec
+from enginebugs.difftest.strings import GENERATORS, cases
 
 CLASSES = {
     "special-token": "the text contains a special, control or added token's literal, or one side produced a "
@@ -71,7 +71,7 @@ class Side:
 
 def load_tokenizers(model: ModelSpec, expected: EngineConfig, actual: EngineConfig) -> tuple[Side, Side]:
     """The HF tokenizer of ``model.files['hf']`` and llama.cpp's of the GGUF ``actual`` runs."""
-    from difftest.engines.registry import create_engine
+    from enginebugs.difftest.engines.registry import create_engine
 
     gguf = model.files.get(f"gguf-{actual.dtype}") or next((v for k, v in model.files.items()
                                                             if k.startswith("gguf-")), None)

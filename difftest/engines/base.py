@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
+from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
 
 #: CPU flags that change numerics or kernel choice; the fingerprint records which are present.
 RELEVANT_CPU_FLAGS = ("sse3", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
@@ -103,6 +103,23 @@ def package_versions(*names: str) -> dict[str, str | None]:
     return out
 
 
+def knob_type(default: Any) -> type | tuple[type, ...] | None:
+    """The type a knob's value must have, from its default (None: any)."""
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return (int, float)
+    if isinstance(default, str):
+        return str
+    return None
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    return {bool: "true or false", int: "an integer", str: "text"}.get(expected, "a number")  # type: ignore[arg-type]
+
+
 class EngineBase:
     """Default behaviour for adapters: options with defaults, Unsupported for what is not declared,
     and the common part of the fingerprint."""
@@ -112,6 +129,8 @@ class EngineBase:
     packages: tuple[str, ...] = ("numpy",)
     #: Option names this engine understands, with defaults; others are rejected at load.
     option_defaults: dict[str, Any] = {}
+    #: Dtypes the adapter runs (None: whatever the model has weights for).
+    dtypes: tuple[str, ...] | None = None
 
     def __init__(self) -> None:
         self.model: ModelSpec | None = None
@@ -123,13 +142,33 @@ class EngineBase:
         self.artifacts = Artifacts(directory)
 
     def _begin_load(self, model: ModelSpec, config: EngineConfig) -> None:
+        self.preflight(model, config)
+        self.model, self.config = model, config
+        if self.artifacts is None:
+            self.artifacts = Artifacts()
+
+    def weights_key(self, dtype: str) -> str | None:
+        """The ``ModelSpec.files`` key this adapter loads for ``dtype`` (None: not declared)."""
+        return None
+
+    def preflight(self, model: ModelSpec, config: EngineConfig) -> None:
+        """Refuse, before anything loads, a configuration this adapter cannot run on ``model``:
+        unknown knobs (ValueError), knob values of the wrong type (ValueError), a dtype it does not
+        run or weights the model lacks (Unsupported)."""
         unknown = sorted(set(config.options) - set(self.option_defaults))
         if unknown:
             raise ValueError(f"{self.name} does not understand option(s) {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(self.option_defaults)) or 'none'}")
-        self.model, self.config = model, config
-        if self.artifacts is None:
-            self.artifacts = Artifacts()
+        for key, value in config.options.items():
+            expected = knob_type(self.option_defaults[key])
+            if expected is not None and (not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
+                raise ValueError(f"{key}={value!r} must be {_type_name(expected)}")
+        if self.dtypes is not None and config.dtype not in self.dtypes:
+            raise Unsupported(f"{self.name} runs {', '.join(self.dtypes)}, not {config.dtype!r}")
+        key = self.weights_key(config.dtype)
+        if key is not None and key not in model.files:
+            raise Unsupported(f"model {model.name!r} has no {key!r} weights for {config.label} "
+                              f"(it has: {', '.join(sorted(model.files))})")
 
     def option(self, key: str) -> Any:
         assert self.config is not None, "load() first"

@@ -4,15 +4,15 @@
 They reuse the CPU adapters unchanged: transformers' model is moved to the GPU behind a proxy that
 moves inputs there and outputs back (so every numpy conversion still sees CPU tensors); ONNX
 Runtime's session is rebuilt with the CUDA execution provider. Without a GPU each ``load`` raises
-:class:`~difftest.protocol.Unsupported` with the reason, so runs and tests skip them.
+:class:`~enginebugs.difftest.protocol.Unsupported` with the reason, so runs and tests skip them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from difftest.engines.onnxruntime_engine import OnnxRuntimeEngine
-from difftest.engines.transformers_engine import TransformersEngine
-from difftest.protocol import Unsupported
+from enginebugs.difftest.engines.onnxruntime_engine import OnnxRuntimeEngine
+from enginebugs.difftest.engines.transformers_engine import TransformersEngine
+from enginebugs.difftest.protocol import Unsupported
 
 CUDA_EP = "CUDAExecutionProvider"
 

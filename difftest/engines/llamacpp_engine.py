@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.base import EngineBase, log_softmax, scores_from_logits, top_entries
-from difftest.engines.streaming import llama_server_chunks
-from difftest.protocol import Generation, PromptScores
+from enginebugs.difftest.engines.base import EngineBase, log_softmax, scores_from_logits, top_entries
+from enginebugs.difftest.engines.streaming import llama_server_chunks
+from enginebugs.difftest.protocol import Generation, PromptScores
 
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
 
@@ -35,6 +35,9 @@ class LlamaCppEngine(EngineBase):
     option_defaults = {"n_ctx": None, "n_batch": 512, "n_ubatch": 512, "threads": None, "threads_batch": None,
                        "type_k": None, "type_v": None, "flash_attn": False, "prefix_cache": True,
                        "state_roundtrip": False}
+
+    def weights_key(self, dtype: str) -> str:
+        return f"gguf-{dtype}"
 
     def load(self, model, config) -> None:
         self._begin_load(model, config)
@@ -60,7 +63,7 @@ class LlamaCppEngine(EngineBase):
             self.capabilities = self.capabilities - {"prefix_reuse"}
 
     def fingerprint(self) -> dict[str, Any]:
-        from difftest.models.gguf_meta import read_metadata
+        from enginebugs.difftest.models.gguf_meta import read_metadata
 
         p = self.llm.context_params
         fp = self.base_fingerprint()

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
-from difftest.protocol import Generation, PromptScores, Unsupported
+from enginebugs.difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
+from enginebugs.difftest.protocol import Generation, PromptScores
 
 OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
               "disable": "ORT_DISABLE_ALL"}
@@ -28,11 +28,13 @@ class OnnxRuntimeEngine(EngineBase):
                               "kv_cache_toggle", "chunked_prefill", "threads"})
     packages = ("onnxruntime", "onnx", "tokenizers", "numpy")
     option_defaults = {"use_cache": True, "prefill_chunk": 0, "threads": None, "graph_optimization": "all"}
+    dtypes = ("f32",)  # the ONNX export is f32 only
+
+    def weights_key(self, dtype: str) -> str:
+        return "onnx"
 
     def load(self, model, config) -> None:
         self._begin_load(model, config)
-        if config.dtype != "f32":
-            raise Unsupported(f"the ONNX export is f32 only, not {config.dtype!r}")
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

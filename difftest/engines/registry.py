@@ -1,6 +1,6 @@
 """Engine registry: entry points in group ``enginebugs.engines`` plus ``--engine-plugin module:factory``.
 
-A factory is any callable returning an :class:`~difftest.protocol.Engine` (cheap: heavy imports
+A factory is any callable returning an :class:`~enginebugs.difftest.protocol.Engine` (cheap: heavy imports
 happen in ``load``). The built-in engines are registered through the same entry-point group; the
 fallback table below only matters when ``difftest`` is imported from a checkout that is not
 pip-installed (e.g. a worker in another virtual environment with the repository on PYTHONPATH).
@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 GROUP = "enginebugs.engines"
 BUILTIN = {
-    "transformers": "difftest.engines.transformers_engine:create",
-    "llamacpp": "difftest.engines.llamacpp_engine:create",
-    "onnxruntime": "difftest.engines.onnxruntime_engine:create",
-    "vllm": "difftest.engines.vllm_engine:create",
-    "transformers-cuda": "difftest.engines.cuda:create_transformers_cuda",
-    "onnxruntime-cuda": "difftest.engines.cuda:create_onnxruntime_cuda",
+    "transformers": "enginebugs.difftest.engines.transformers_engine:create",
+    "llamacpp": "enginebugs.difftest.engines.llamacpp_engine:create",
+    "onnxruntime": "enginebugs.difftest.engines.onnxruntime_engine:create",
+    "vllm": "enginebugs.difftest.engines.vllm_engine:create",
+    "transformers-cuda": "enginebugs.difftest.engines.cuda:create_transformers_cuda",
+    "onnxruntime-cuda": "enginebugs.difftest.engines.cuda:create_onnxruntime_cuda",
 }
 _plugins: dict[str, str] = {}
 

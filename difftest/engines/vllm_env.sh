@@ -9,7 +9,7 @@
 #      break `import transformers`), and so is triton (1 GB; vLLM's CPU backend does not use it).
 # gpu: the official `vllm` wheel with the CUDA torch it requires (NOT verified on this project's
 #      machines, which have no GPU).
-# The project is installed with --no-deps so `python -m difftest.worker` and the engine entry
+# The project is installed with --no-deps so `python -m enginebugs.difftest.worker` and the engine entry
 # points import from this environment without the main venv's dependencies.
 set -euo pipefail
 FLAVOR="${1:-cpu}"
@@ -49,6 +49,6 @@ assert torch.__version__.endswith("+cpu") and torch.version.cuda is None, f"a CU
 PY
 fi
 pip_quiet install -q --no-deps -e "$ROOT"
-(cd /tmp && "$VENV/bin/python" -c "import vllm, difftest.worker, difftest.engines.vllm_engine as e; print('>> vllm', vllm.__version__, 'from', e.vllm_distribution())")
+(cd /tmp && "$VENV/bin/python" -c "import vllm, enginebugs.difftest.worker, enginebugs.difftest.engines.vllm_engine as e; print('>> vllm', vllm.__version__, 'from', e.vllm_distribution())")
 { echo "$WANT"; echo "built_in_s=$(( $(date +%s) - start ))"; du -sh "$VENV" | cut -f1 | sed 's/^/size=/'; } > "$STAMP"
 echo ">> $VENV ready in $(( $(date +%s) - start )) s, $(du -sh "$VENV" | cut -f1)"

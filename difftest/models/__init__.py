@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Callable, Iterable
 
-from difftest.protocol import ModelSpec
+from enginebugs.difftest.protocol import ModelSpec
 
 from .cache import build_once, cache_root, recipe_hash
 from .gemma import ModelUnavailable

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from enginebugs import datasets
+
 from .cache import file_digest
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "datasets" / "tokenizer_corpus"
+CORPUS_DIR = datasets.path("tokenizer_corpus")
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
 #: Everything that determines the built files. Bump ``version`` when the builder code changes output.

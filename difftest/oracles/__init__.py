@@ -4,6 +4,6 @@
 ``cache`` (KV cache vs recompute, prefix reuse, chunked prefill, batch and order invariance),
 ``sanity`` (one engine's numbers are self-consistent).
 """
-from difftest.oracles.base import Verdict, divergence, first_difference
+from enginebugs.difftest.oracles.base import Verdict, divergence, first_difference
 
 __all__ = ["Verdict", "divergence", "first_difference"]

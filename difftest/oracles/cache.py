@@ -6,10 +6,10 @@ a prompt alone vs inside a batch, and a batch vs the same batch reordered.
 """
 from __future__ import annotations
 
-from difftest.oracles.base import Verdict
-from difftest.oracles.precision import compare_steps, generations_close, scores_as_steps, scores_close
-from difftest.protocol import Generation, PromptScores
-from difftest.tolerances import Tolerance
+from enginebugs.difftest.oracles.base import Verdict
+from enginebugs.difftest.oracles.precision import compare_steps, generations_close, scores_as_steps, scores_close
+from enginebugs.difftest.protocol import Generation, PromptScores
+from enginebugs.difftest.tolerances import Tolerance
 
 CACHE = "incorrect-cache-management"
 

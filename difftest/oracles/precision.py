@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from difftest.oracles.base import Verdict, describe, divergence
-from difftest.protocol import Generation, PromptScores, TopK
-from difftest.tolerances import Tolerance
+from enginebugs.difftest.oracles.base import Verdict, describe, divergence
+from enginebugs.difftest.protocol import Generation, PromptScores, TopK
+from enginebugs.difftest.tolerances import Tolerance
 
 PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0)
 

@@ -3,9 +3,9 @@ is repeated and whatever it is batched with (vLLM's per-request generators; bugs
 unseeded requests consume the seeded request's random numbers, or the seed is not applied)."""
 from __future__ import annotations
 
-from difftest.oracles.base import Verdict, describe, divergence
-from difftest.protocol import Generation
-from difftest.tolerances import Tolerance
+from enginebugs.difftest.oracles.base import Verdict, describe, divergence
+from enginebugs.difftest.protocol import Generation
+from enginebugs.difftest.tolerances import Tolerance
 
 SEED_STATE = "incorrect-job-context-management"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from difftest.oracles.base import Verdict
-from difftest.protocol import Generation, PromptScores, TopK
+from enginebugs.difftest.oracles.base import Verdict
+from enginebugs.difftest.protocol import Generation, PromptScores, TopK
 
 SLACK = 1e-3
 

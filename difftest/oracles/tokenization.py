@@ -1,7 +1,7 @@
 """Tokenization oracles: ids across engines, round trip, cross-engine decode, streaming decode."""
 from __future__ import annotations
 
-from difftest.oracles.base import Verdict, describe, divergence
+from enginebugs.difftest.oracles.base import Verdict, describe, divergence
 
 REPLACEMENT = "\ufffd"
 

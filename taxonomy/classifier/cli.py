@@ -8,11 +8,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from taxonomy.classifier import STRATEGIES, TARGETS, train_steps
-from taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, compose_text, from_store, load_jsonl
-from taxonomy.classifier.default import MODEL_ENV, load_default_model, seed_model_path
-from taxonomy.cliutil import UserError, db_option
-from taxonomy.store import Store
+from enginebugs.taxonomy.classifier import STRATEGIES, TARGETS, train_steps
+from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, compose_text, from_store, load_jsonl
+from enginebugs.taxonomy.classifier.default import MODEL_ENV, load_default_model, seed_model_path
+from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 
 CLASSIFIER_CODER = "classifier"
 MIN_EXAMPLES = 20
@@ -37,9 +36,7 @@ def _examples(db: str | None, data: str | None):
         raise UserError("give --db or --data, not both")
     try:
         if db:
-            if not Path(db).is_file():
-                raise UserError(f"no store at {db}")
-            with Store.open(db) as store:
+            with open_store(db, readonly=True) as store:
                 examples, name = from_store(store), Path(db).name
         else:
             path = Path(data) if data else SEED_CORPUS
@@ -53,7 +50,7 @@ def _examples(db: str | None, data: str | None):
 
 
 def _load(model: str | None):
-    from taxonomy.classifier.model import ModelError, PreLabelModel
+    from enginebugs.taxonomy.classifier.model import ModelError, PreLabelModel
 
     try:
         if model:
@@ -91,7 +88,7 @@ def train_cmd(db, data, out, strategy) -> None:
       enginebugs classify train --db study.db -o study.model
       ENGINEBUGS_MODEL=study.model enginebugs label --coder alice
     """
-    from taxonomy.classifier.model import info_line, train
+    from enginebugs.taxonomy.classifier.model import info_line, train
 
     examples, name = _examples(db, data)
     if (db or data) and not out:
@@ -120,9 +117,9 @@ def eval_cmd(model, data, db, folds, seed, as_json_flag, per_class) -> None:
     frequencies. Otherwise: stratified k-fold cross-validation on the seed corpus (or --db),
     comparing flat and hierarchical root-cause classifiers.
     """
-    from taxonomy.classifier.evaluation import cross_validate, evaluate_predictions
-    from taxonomy.classifier.model import info_line
-    from taxonomy.classifier.report import as_json, print_reports
+    from enginebugs.taxonomy.classifier.evaluation import cross_validate, evaluate_predictions
+    from enginebugs.taxonomy.classifier.model import info_line
+    from enginebugs.taxonomy.classifier.report import as_json, print_reports
 
     if data and db:
         raise UserError("give --data (external set) or --db (cross-validation), not both")
@@ -158,10 +155,10 @@ def predict_cmd(db, model, engine, top, unlabelled_only) -> None:
     Suggestions for symptom and root cause go next to human labels, never replacing them;
     re-running replaces only the previous classifier labels. Records without text are skipped.
     """
-    from taxonomy.classifier.model import info_line
+    from enginebugs.taxonomy.classifier.model import info_line
 
     trained = _load(model)
-    with Store.open(db) as store:
+    with open_store(db) as store:
         human = {r["record_id"] for r in store.labels() if r["source"] in ("manual", "paper", "arbitration")}
         records = [r for r in store.records(engine=engine)
                    if (r.get("title") or r.get("body")) and not (unlabelled_only and r["id"] in human)]

@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from taxonomy import TAXONOMY, UnknownCategory
-from taxonomy.store import Store
+from enginebugs import datasets
+from enginebugs.taxonomy import TAXONOMY, UnknownCategory
+from enginebugs.taxonomy.store import Store
 
-SEED_CORPUS = Path(__file__).resolve().parents[2] / "datasets" / "seed_reports.jsonl"
+SEED_CORPUS = datasets.path("seed_reports.jsonl")
 #: Store label sources in order of trust; the first that labels a record wins.
 TRUSTED_SOURCES = ("arbitration", "paper", "manual")
 

@@ -12,11 +12,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taxonomy import TAXONOMY
-from taxonomy.classifier.corpus import SEED_CORPUS, corpus_hash, load_jsonl
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, corpus_hash, load_jsonl
 
 if TYPE_CHECKING:
-    from taxonomy.classifier.model import PreLabelModel
+    from enginebugs.taxonomy.classifier.model import PreLabelModel
 
 CACHE_ENV = "ENGINEBUGS_CACHE_DIR"
 MODEL_ENV = "ENGINEBUGS_MODEL"
@@ -41,7 +41,7 @@ def default_model_path() -> Path:
 
 def train_seed_model(corpus: Path = SEED_CORPUS, on_step: Callable[[], None] | None = None) -> Path:
     """Train the default model on the seed corpus and save it into the cache."""
-    from taxonomy.classifier.model import train  # scikit-learn loads only when needed
+    from enginebugs.taxonomy.classifier.model import train  # scikit-learn loads only when needed
 
     examples = load_jsonl(corpus)
     model = train(examples, corpus=corpus.name, on_step=on_step)
@@ -51,7 +51,7 @@ def train_seed_model(corpus: Path = SEED_CORPUS, on_step: Callable[[], None] | N
 def load_default_model(train_if_missing: bool = True,
                        on_step: Callable[[], None] | None = None) -> PreLabelModel | None:
     """The default model; trains the seed model first if it is missing and allowed to."""
-    from taxonomy.classifier.model import PreLabelModel
+    from enginebugs.taxonomy.classifier.model import PreLabelModel
 
     path = default_model_path()
     if not os.environ.get(MODEL_ENV) and not path.is_file():

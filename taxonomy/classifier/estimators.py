@@ -15,7 +15,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.svm import LinearSVC
 
-from taxonomy import TAXONOMY
+from enginebugs.taxonomy import TAXONOMY
 
 CALIBRATION_FOLDS = 3
 

@@ -14,9 +14,9 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from taxonomy.classifier import STRATEGIES, TARGETS
-from taxonomy.classifier.corpus import Example
-from taxonomy.classifier.estimators import make_estimator
+from enginebugs.taxonomy.classifier import STRATEGIES, TARGETS
+from enginebugs.taxonomy.classifier.corpus import Example
+from enginebugs.taxonomy.classifier.estimators import make_estimator
 
 BASELINE_DRAWS = 20
 Fold = tuple[Counter, list[str]]  # training class counts, test labels

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import sklearn
 
-from taxonomy import TAXONOMY
-from taxonomy.classifier import SELECTION_FOLDS, STRATEGIES, TARGETS
-from taxonomy.classifier.corpus import Example, corpus_hash
-from taxonomy.classifier.estimators import make_estimator
-from taxonomy.classifier.evaluation import choose_strategy, cross_validate_target, scores
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.classifier import SELECTION_FOLDS, STRATEGIES, TARGETS
+from enginebugs.taxonomy.classifier.corpus import Example, corpus_hash
+from enginebugs.taxonomy.classifier.estimators import make_estimator
+from enginebugs.taxonomy.classifier.evaluation import choose_strategy, cross_validate_target, scores
 
 FORMAT = "enginebugs-classifier/1"
 

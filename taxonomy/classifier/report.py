@@ -6,8 +6,8 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from taxonomy import TAXONOMY
-from taxonomy.classifier.evaluation import Scores, TargetReport
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.classifier.evaluation import Scores, TargetReport
 
 
 def as_json(reports: dict[str, TargetReport]) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from taxonomy import TAXONOMY
-from taxonomy.labelling.coders import Answers, coder_answers
-from taxonomy.labelling.kappa import cohen_kappa, raw_agreement
-from taxonomy.store import Store
+from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.labelling.coders import Answers, coder_answers
+from enginebugs.taxonomy.labelling.kappa import cohen_kappa, raw_agreement
+from enginebugs.taxonomy.store import Store
 
 #: Dimensions reported by ``label agreement``, in order.
 AGREEMENT_DIMENSIONS = ("symptom", "root_cause_group", "root_cause", "component")

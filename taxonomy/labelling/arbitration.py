@@ -10,11 +10,11 @@ from collections.abc import Mapping
 
 from rich.console import Console
 
-from taxonomy import DIMENSIONS, UnknownCategory
-from taxonomy.labelling.agreement import Disagreement, agreement
-from taxonomy.labelling.coders import display, to_slugs
-from taxonomy.labelling.terminal import Input
-from taxonomy.store import Store
+from enginebugs.taxonomy import DIMENSIONS, UnknownCategory
+from enginebugs.taxonomy.labelling.agreement import Disagreement, agreement
+from enginebugs.taxonomy.labelling.coders import display, to_slugs
+from enginebugs.taxonomy.labelling.terminal import Input
+from enginebugs.taxonomy.store import Store
 
 
 def resolve(store: Store, record_id: int, dimension: str, slugs: list[str], *, arbitrator: str,

@@ -9,15 +9,15 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from taxonomy import DIMENSIONS, UnknownCategory
-from taxonomy.cliutil import UserError, db_option
-from taxonomy.labelling.agreement import AGREEMENT_DIMENSIONS, agreement
-from taxonomy.labelling.arbitration import arbitrate_interactively, resolve
-from taxonomy.labelling.coders import coder_answers, display, to_slugs
-from taxonomy.labelling.session import LabelSession, Suggest, build_queue
-from taxonomy.labelling.spreadsheet import ImportRejected, export_csv, import_rows, parse_csv
-from taxonomy.labelling.terminal import ConsoleInput
-from taxonomy.store import SOURCES, Store
+from enginebugs.taxonomy import DIMENSIONS, UnknownCategory
+from enginebugs.taxonomy.cliutil import UserError, db_option, open_store, pick_deprecated
+from enginebugs.taxonomy.labelling.agreement import AGREEMENT_DIMENSIONS, agreement
+from enginebugs.taxonomy.labelling.arbitration import arbitrate_interactively, resolve
+from enginebugs.taxonomy.labelling.coders import coder_answers, display, to_slugs
+from enginebugs.taxonomy.labelling.session import LabelSession, Suggest, build_queue
+from enginebugs.taxonomy.labelling.spreadsheet import ImportRejected, export_csv, import_rows, parse_csv
+from enginebugs.taxonomy.labelling.terminal import ConsoleInput
+from enginebugs.taxonomy.store import SOURCES
 
 coder_option = click.option("--coder", metavar="NAME", help="Whose answers these are (required).")
 
@@ -69,7 +69,7 @@ def label(ctx, db, coder, engine, source, review, model, no_suggestions, page_li
         return
     coder = _require(coder, "--coder")
     console = Console()
-    with Store.open(db) as store:
+    with open_store(db) as store:
         queue = build_queue(store, coder, engine=engine, source=source, include_done=review)
         if not queue:
             if not store.count():
@@ -84,9 +84,9 @@ def label(ctx, db, coder, engine, source, review, model, no_suggestions, page_li
 
 
 def _suggester(model_path: str | None, console: Console) -> Suggest | None:
-    from taxonomy.classifier.corpus import compose_text
-    from taxonomy.classifier.default import load_default_model
-    from taxonomy.classifier.model import ModelError, PreLabelModel
+    from enginebugs.taxonomy.classifier.corpus import compose_text
+    from enginebugs.taxonomy.classifier.default import load_default_model
+    from enginebugs.taxonomy.classifier.model import ModelError, PreLabelModel
 
     try:
         model = PreLabelModel.load(model_path) if model_path else load_default_model(train_if_missing=False)
@@ -108,17 +108,20 @@ def _suggester(model_path: str | None, console: Console) -> Suggest | None:
 @coder_option
 @click.option("--engine", help="Only records of this engine.")
 @click.option("--source", type=click.Choice(SOURCES), help="Only records carrying labels from this source.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.option("-o", "--out", "output", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE instead of stdout.")
+@click.option("--output", "output_old", type=click.Path(dir_okay=False, writable=True), hidden=True)
 @click.pass_context
-def export_cmd(ctx, db, coder, engine, source, output) -> None:
+def export_cmd(ctx, db, coder, engine, source, output, output_old) -> None:
     """Write records and one coder's labels as CSV, to fill in a spreadsheet.
 
     Columns: url, engine, title, then one per dimension with display names separated by ';'.
     Edit the dimension columns and load the file back with `label import`.
     """
+    output = pick_deprecated(output, output_old, "--output", "--out")
     coder = _require(coder, "--coder")
     where, params = ("id IN (SELECT record_id FROM labels WHERE source = ?)", (source,)) if source else ("", ())
-    with Store.open(_db(ctx, db)) as store:
+    with open_store(_db(ctx, db), readonly=True) as store:
         text = export_csv(store, coder, store.records(engine=engine, where=where, params=params))
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -143,7 +146,7 @@ def import_cmd(ctx, file, db, coder) -> None:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror or exc}") from None
-    with Store.open(_db(ctx, db)) as store:
+    with open_store(_db(ctx, db)) as store:
         try:
             rows = parse_csv(store, text)
         except ImportRejected as exc:
@@ -168,7 +171,7 @@ def agreement_cmd(ctx, db, coders, as_json, max_disagreements) -> None:
     The paper's labels are a coder too (liu-et-al-2026).
     """
     first, second = coders
-    with Store.open(_db(ctx, db)) as store:
+    with open_store(_db(ctx, db), readonly=True) as store:
         result = agreement(store, first, second)
     if all(r.n == 0 for r in result.values()):
         raise UserError(f"no record labelled by both {first} and {second}")
@@ -214,7 +217,7 @@ def resolve_cmd(ctx, url, db, coders, arbitrator, dimension, values) -> None:
     """
     first, second = coders
     arbitrator = _require(arbitrator, "--arbitrator")
-    with Store.open(_db(ctx, db)) as store:
+    with open_store(_db(ctx, db)) as store:
         if url is None:
             console = Console()
             done = arbitrate_interactively(store, first, second, arbitrator, reader=ConsoleInput(console),

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from taxonomy import DIMENSIONS, TAXONOMY
-from taxonomy.store import Store
+from enginebugs.taxonomy import DIMENSIONS, TAXONOMY
+from enginebugs.taxonomy.store import Store
 
 #: Sources whose labels belong to a named human coder (the paper's authors count as one).
 CODER_SOURCES = ("manual", "paper")

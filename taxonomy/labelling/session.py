@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from taxonomy import TAXONOMY, UnknownCategory
-from taxonomy.labelling.coders import (
+from enginebugs.taxonomy import TAXONOMY, UnknownCategory
+from enginebugs.taxonomy.labelling.coders import (
     coder_answers,
     dimensions_for,
     display,
@@ -22,8 +22,8 @@ from taxonomy.labelling.coders import (
     save_answer,
     to_slugs,
 )
-from taxonomy.labelling.terminal import Input, body_markdown, choices_table, record_header, render_lines
-from taxonomy.store import Store
+from enginebugs.taxonomy.labelling.terminal import Input, body_markdown, choices_table, record_header, render_lines
+from enginebugs.taxonomy.store import Store
 
 #: record -> dimension -> [(slug, probability)], best first.
 Suggest = Callable[[dict], dict[str, list[tuple[str, float]]]]

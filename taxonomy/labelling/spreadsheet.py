@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from taxonomy import DIMENSIONS, UnknownCategory
-from taxonomy.labelling.coders import UNEXPECTED_OUTPUT, coder_answers, display, to_slugs
-from taxonomy.store import Store
+from enginebugs.taxonomy import DIMENSIONS, UnknownCategory
+from enginebugs.taxonomy.labelling.coders import UNEXPECTED_OUTPUT, coder_answers, display, to_slugs
+from enginebugs.taxonomy.store import Store
 
 CONTEXT_COLUMNS = ("url", "engine", "title")
 COLUMNS = (*CONTEXT_COLUMNS, *DIMENSIONS)

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from taxonomy import TAXONOMY
+from enginebugs.taxonomy import TAXONOMY
 
 
 class Input(Protocol):

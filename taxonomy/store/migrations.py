@@ -73,4 +73,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX arbitrations_record ON arbitrations(record_id);
     """,
+    # 3: every record belongs to one named collection: "paper" (the paper's import), "mined:<owner/name>"
+    # (a mining run per repository), "difftest:<model>" (differential-test findings). The study counts
+    # the human-labelled collections unless asked for others.
+    """
+    ALTER TABLE records ADD COLUMN collection TEXT NOT NULL DEFAULT '';
+    UPDATE records SET collection = 'difftest:' || substr(repo, 10) WHERE kind = 'difftest';
+    UPDATE records SET collection = 'paper'
+        WHERE collection = '' AND id IN (SELECT record_id FROM labels WHERE source = 'paper');
+    UPDATE records SET collection = 'mined:' || repo WHERE collection = '';
+    CREATE INDEX records_collection ON records(collection);
+    """,
 ]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from taxonomy.store.migrations import MIGRATIONS
+from enginebugs.taxonomy.store.migrations import MIGRATIONS
 
 DB_ENV = "ENGINEBUGS_DB"
 DEFAULT_DB = "enginebugs.db"
@@ -19,8 +19,10 @@ RECORD_FIELDS = (
     "url", "engine", "repo", "number", "kind", "title", "body", "state", "author_association",
     "labels", "comments_count", "comments", "created_at", "updated_at", "closed_at", "fix_url",
     "fix_number", "fix_merged_at", "fix_files_changed", "fix_additions", "fix_deletions",
-    "time_to_fix_days", "extra", "hydrated_at",
+    "time_to_fix_days", "extra", "hydrated_at", "collection",
 )
+#: Collections of machine findings, left out of the study unless asked for.
+MACHINE_COLLECTIONS = ("difftest:",)
 
 
 def default_path() -> Path:
@@ -28,25 +30,68 @@ def default_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
-class Store:
-    """One SQLite file. Use :meth:`transaction` around every write that must be all-or-nothing."""
+class StoreError(ValueError):
+    """A store that cannot be used: missing (for reading), not SQLite, damaged, another program's
+    database, or written by a newer enginebugs. The message names the file."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path):
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class Store:
+    """One SQLite file. Use :meth:`transaction` around every write that must be all-or-nothing.
+
+    ``Store.open(path)`` is the entry point: it checks the file, migrates it to the current schema
+    and returns the store; ``Store.open(path, readonly=True)`` never writes to the file (a store of an
+    older schema is migrated in a private in-memory copy), so reports work on read-only media."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, readonly: bool = False):
         self.conn = conn
         self.path = path
+        self.readonly = readonly
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None) -> "Store":
+    def open(cls, path: str | os.PathLike | None = None, *, readonly: bool = False) -> "Store":
         path = Path(path) if path else default_path()
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
-        store = cls(conn, path)
-        store.migrate()
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a store")
+        if path.exists():
+            _check_header(path)
+        elif readonly:
+            raise StoreError(f"no store at {path}: run 'enginebugs study import' or 'enginebugs mine' first")
+        conn = _connect_readonly(path) if readonly else _connect(path)
+        store = cls(conn, path, readonly)
+        try:
+            version = store._checked_version()
+            if not readonly:
+                # A rollback journal, not WAL: readers of a closed store then create no side files
+                # (-wal/-shm), so read-only commands leave the file system as they found it.
+                conn.execute("PRAGMA journal_mode = DELETE")
+            elif version < len(MIGRATIONS):
+                store.conn = _in_memory_copy(conn)
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def _checked_version(self) -> int:
+        """The file's schema version after checking it is an intact enginebugs store."""
+        try:
+            version = self.schema_version
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable SQLite store ({exc})") from None
+        if problems != ["ok"]:
+            raise StoreError(f"{self.path} is damaged: {'; '.join(problems)}")
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path} has schema version {version}, newer than this enginebugs understands "
+                             f"({len(MIGRATIONS)}): upgrade enginebugs; the file was not touched")
+        if version == 0 and tables:
+            raise StoreError(f"{self.path} is a SQLite database of another program (tables: "
+                             f"{', '.join(sorted(tables)[:5])}), not an enginebugs store")
+        return version
 
     def close(self) -> None:
         self.conn.close()
@@ -88,13 +133,17 @@ class Store:
 
     # -- records -----------------------------------------------------------------------------
     def upsert_record(self, record: dict[str, Any]) -> int:
-        """Insert or update a record keyed by URL; fields left out keep their stored values."""
+        """Insert or update a record keyed by URL; fields left out keep their stored values. A
+        record stays in the collection it was first written to (the paper's import of a bug the
+        miner found first, or the reverse, does not move it)."""
         unknown = set(record) - set(RECORD_FIELDS)
         if unknown:
             raise ValueError(f"unknown record fields: {sorted(unknown)}")
         values = {k: (json.dumps(v) if k in JSON_FIELDS and v is not None else v) for k, v in record.items()}
         cols = list(values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "url")
+        updates = ", ".join(
+            "collection = CASE records.collection WHEN '' THEN excluded.collection ELSE records.collection END"
+            if c == "collection" else f"{c} = excluded.{c}" for c in cols if c != "url")
         sql = (
             f"INSERT INTO records ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT(url) DO UPDATE SET {updates or 'url = url'} RETURNING id"
@@ -121,6 +170,10 @@ class Store:
         sql = "SELECT * FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id"
         for row in self.conn.execute(sql, args):
             yield _decode(row)
+
+    def collections(self) -> dict[str, int]:
+        """Record count of every collection, by name."""
+        return dict(self.conn.execute("SELECT collection, COUNT(*) FROM records GROUP BY collection ORDER BY 1"))
 
     def count(self, table: str = "records") -> int:
         if table not in ("records", "labels", "raw_responses", "sync_state"):
@@ -155,6 +208,46 @@ class Store:
                 args.append(val)
         sql = "SELECT * FROM labels" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         return [dict(r) for r in self.conn.execute(sql + " ORDER BY record_id, dimension, position", args)]
+
+
+def _check_header(path: Path) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(len(SQLITE_MAGIC))
+    if head and head != SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a SQLite store (it starts with {head[:8]!r})")
+
+
+def _prepared(conn: sqlite3.Connection) -> sqlite3.Connection:
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return _prepared(sqlite3.connect(path, isolation_level=None, timeout=30))
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open without any write; a store still in WAL mode (older enginebugs) on read-only media, where
+    SQLite cannot make its -shm file, is opened as immutable."""
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    return _prepared(conn)
+
+
+def _in_memory_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """A private copy of a read-only store, so an older schema can be migrated without writing the file."""
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    conn.backup(memory)
+    conn.close()
+    return _prepared(memory)
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:

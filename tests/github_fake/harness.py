@@ -10,7 +10,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from taxonomy.store import Store
+from enginebugs.taxonomy.store import Store
 from tests.github_fake.server import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
