@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from enginebugs.reports.tables import Table, slug, study_tables
+from enginebugs.reports.tables import slug, study_tables
 from enginebugs.taxonomy import TAXONOMY
 
 

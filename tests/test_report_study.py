@@ -1,5 +1,4 @@
 """Study report renderers and the fix-effort / temporal tables over mined-style records."""
-import json
 
 import pytest
 
