@@ -61,6 +61,16 @@ def resolve_model(model: str, cache_dir: str | None, console: Console):
         raise UserError(str(exc)) from None
 
 
+def read_baseline(path: str) -> list:
+    """The known groups of a baseline file; a bad file is a one-line error."""
+    from enginebugs.difftest.baseline import BaselineError, load_baseline
+
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        raise UserError(str(exc)) from None
+
+
 @difftest.command()
 @click.option("--model", default="tiny", show_default=True, help="Model to build: tiny or gemma3-270m.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache (default $ENGINEBUGS_CACHE or ~/.cache/enginebugs).")
@@ -192,12 +202,16 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
 @click.option("--junit", type=click.Path(dir_okay=False), metavar="FILE", help="Write JUnit XML to FILE.")
 @click.option("--markdown", type=click.Path(dir_okay=False), metavar="FILE", help="Write a markdown report to FILE.")
 @click.option("--db", type=click.Path(dir_okay=False), help="Also store the findings in this SQLite store.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Accepted findings (JSON/TOML from --write-baseline): shown as known, they do not fail the run.")
+@click.option("--write-baseline", "write_baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write this run's findings, grouped by divergence, as a baseline FILE to commit.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(model: str, engines: str | None, configs: str | None, reference: str | None, suite: str, profile: str,
         tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_flag: str | None,
-        json_path: str | None,
-        junit: str | None, markdown: str | None, db: str | None, cache_dir: str | None, quiet: bool) -> None:
+        json_path: str | None, junit: str | None, markdown: str | None, db: str | None, baseline_path: str | None,
+        write_baseline_path: str | None, cache_dir: str | None, quiet: bool) -> None:
     """Run every oracle over the chosen engine configurations and report findings.
 
     \b
@@ -208,7 +222,9 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     A crash is a Crash finding, a timeout a System Hang finding; the run goes on.
 
     \b
-    Exit status: 0 no finding, 1 findings, 2 usage or input error.
+    \b
+    Exit status: 0 no new finding, 1 new findings (every finding is new without --baseline),
+    2 usage or input error.
     """
     from enginebugs.difftest.report_io import print_summary, write_junit, write_markdown
     from enginebugs.difftest.runner import Runner, RunOptions
@@ -216,9 +232,10 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     if json_flag not in (None, "-"):  # the old spelling `--json FILE`
         json_path = pick_deprecated(json_path, json_flag, "--json FILE", "--json-out FILE")
         json_flag = None
-    for target in (json_path, junit, markdown, db):
+    for target in (json_path, junit, markdown, db, write_baseline_path):
         if target and not Path(target).resolve().parent.is_dir():
             raise UserError(f"directory of {target} does not exist")
+    known = read_baseline(baseline_path) if baseline_path else None
     chosen_suite, tolerance_profile = load_suite_and_profile(suite, profile, tolerances)
     config_list = build_configs(engines, configs, plugins, threads)
     if reference and reference not in [c.label for c in config_list]:
@@ -231,6 +248,12 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
                          progress=not quiet, plugins=plugins,
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
     result = Runner(spec, config_list, chosen_suite, options, console=console).run()
+    if known is not None:
+        result.apply_baseline(known, baseline_path)
+    if write_baseline_path:
+        from enginebugs.difftest.baseline import write_baseline
+
+        write_baseline(write_baseline_path, result.run, result.findings)
     if json_path:
         result.write_json(json_path)
     if junit:
