@@ -8,10 +8,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from enginebugs.taxonomy.cliutil import UserError, pick_deprecated
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
+MODEL_HELP = ("tiny, gemma3-270m, a .gguf file, an HF model directory (converted to the formats the engines "
+              "need, cached by content hash) or a hub id org/name[@revision] (needs network).")
 
 
 @click.group("difftest")
@@ -42,8 +45,22 @@ def load_suite_and_profile(suite: str, profile: str, tolerances: str | None):
         raise UserError(str(exc)) from None
 
 
-def resolve_model(model: str, cache_dir: str | None, console: Console):
-    """A model name for :func:`enginebugs.difftest.models.get_model`, or a ModelSpec JSON file."""
+def needed_formats(configs: list) -> set[str] | None:
+    """The ``ModelSpec.files`` keys the configurations load (None when an engine does not say)."""
+    from enginebugs.difftest.engines.registry import available_engines
+
+    known, keys = available_engines(), set()
+    for c in configs:
+        key = getattr(_engine_for(c, known), "weights_key", lambda dtype: None)(c.dtype)
+        if key is None:
+            return None
+        keys |= {key, "hf"} if key == "onnx" else {key}  # ONNX Runtime reads the HF tokenizer
+    return keys
+
+
+def resolve_model(model: str, cache_dir: str | None, console: Console, formats: set[str] | None = None):
+    """A model (built-in name, ``.gguf`` file, HF directory or hub id) for
+    :func:`enginebugs.difftest.models.get_model` with ``formats`` built, or a ModelSpec JSON file."""
     from enginebugs.difftest.protocol import ModelSpec
 
     if model.endswith(".json"):
@@ -54,11 +71,15 @@ def resolve_model(model: str, cache_dir: str | None, console: Console):
     from enginebugs.difftest.models import ModelUnavailable, get_model
 
     try:
-        return get_model(model, cache_dir, progress=_progress_printer(console))
+        spec = get_model(model, cache_dir, progress=_progress_printer(console), formats=formats)
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     except ModelUnavailable as exc:
         raise UserError(str(exc)) from None
+    for fmt, reason in spec.unavailable.items():
+        console.print(f"[yellow]format {fmt} unavailable; configurations needing it are skipped: {escape(reason)}[/yellow]",
+                      highlight=False)
+    return spec
 
 
 def read_baseline(path: str) -> list:
@@ -72,12 +93,16 @@ def read_baseline(path: str) -> list:
 
 
 @difftest.command()
-@click.option("--model", default="tiny", show_default=True, help="Model to build: tiny or gemma3-270m.")
+@click.option("--model", default="tiny", show_default=True, help=MODEL_HELP)
+@click.option("--formats", help="Comma-separated formats to build (hf, gguf-f32, gguf-f16, gguf-q8_0, onnx, ...) "
+              "[default: what the default configurations use].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache (default $ENGINEBUGS_CACHE or ~/.cache/enginebugs).")
-def prepare(model: str, cache_dir: str | None) -> None:
-    """Build (once) a model in every engine's format and print where the files are."""
+def prepare(model: str, formats: str | None, cache_dir: str | None) -> None:
+    """Build (once) a model in the engines' formats and print where the files are.
+
+    A format a converter cannot produce is listed under "unavailable" with its reason."""
     console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console)
+    spec = resolve_model(model, cache_dir, console, set(_split(formats)) if formats else None)
     click.echo(json.dumps(spec.to_dict(), indent=1))
 
 
@@ -116,7 +141,8 @@ def preflight_configs(spec, configs: list) -> None:
     for c in configs:
         engine = _engine_for(c, known)
         check = getattr(engine, "preflight", None)
-        if check is None:
+        key = getattr(engine, "weights_key", lambda dtype: None)(c.dtype)
+        if check is None or key in spec.unavailable:  # a format no converter could build: the run skips it
             continue
         own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k != "wraps"}, c.label)
         try:
@@ -175,8 +201,7 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
 
 
 @difftest.command()
-@click.option("--model", default="tiny", show_default=True,
-              help="Model name (tiny, gemma3-270m) or a ModelSpec .json file.")
+@click.option("--model", default="tiny", show_default=True, help=MODEL_HELP + " Or a ModelSpec .json file.")
 @click.option("--engines", help="Comma-separated engines; each gets its default configurations "
               "[default: transformers,llamacpp,onnxruntime].")
 @click.option("--configs", help="Comma-separated engine:dtype[:knob=value...] configurations, e.g. "
@@ -242,7 +267,7 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
         raise UserError(f"reference {reference!r} is not one of the configurations: "
                         f"{', '.join(c.label for c in config_list)}")
     console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console)
+    spec = resolve_model(model, cache_dir, console, needed_formats(config_list))
     preflight_configs(spec, config_list)
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
                          progress=not quiet, plugins=plugins,
