@@ -251,34 +251,55 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     Exit status: 0 no new finding, 1 new findings (every finding is new without --baseline),
     2 usage or input error.
     """
-    from enginebugs.difftest.report_io import print_summary, write_junit, write_markdown
-    from enginebugs.difftest.runner import Runner, RunOptions
+    from enginebugs.difftest.report_io import print_summary
 
     if json_flag not in (None, "-"):  # the old spelling `--json FILE`
         json_path = pick_deprecated(json_path, json_flag, "--json FILE", "--json-out FILE")
         json_flag = None
-    for target in (json_path, junit, markdown, db, write_baseline_path):
+    result = execute(model=model, engines=engines, configs=configs, reference=reference, suite=suite, profile=profile,
+                     tolerances=tolerances, seed=seed, timeout=timeout, threads=threads, plugins=plugins,
+                     json_path=json_path, junit=junit, markdown=markdown, db=db, baseline=baseline_path,
+                     write_baseline=write_baseline_path, cache_dir=cache_dir, quiet=quiet)
+    print_summary(result, Console(stderr=bool(json_flag)))
+    if json_flag:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+    sys.exit(result.exit_code)
+
+
+def execute(*, model: str = "tiny", engines: str | None = None, configs: str | None = None, reference: str | None = None,
+            suite: str = "default", profile: str = "default", tolerances: str | None = None, seed: int = 0,
+            timeout: float = 300.0, threads: int = 1, plugins: tuple[str, ...] = (), json_path: str | None = None,
+            junit: str | None = None, markdown: str | None = None, db: str | None = None, baseline: str | None = None,
+            write_baseline: str | None = None, cache_dir: str | None = None, quiet: bool = True,
+            console: Console | None = None):
+    """What ``difftest run`` does, short of printing and exiting: check the input (``UserError``),
+    prepare the model, run, apply the baseline and write the requested files; returns the
+    :class:`~enginebugs.difftest.results.RunResult` (``exit_code`` is the command's)."""
+    from enginebugs.difftest.report_io import write_junit, write_markdown
+    from enginebugs.difftest.runner import Runner, RunOptions
+
+    for target in (json_path, junit, markdown, db, write_baseline):
         if target and not Path(target).resolve().parent.is_dir():
             raise UserError(f"directory of {target} does not exist")
-    known = read_baseline(baseline_path) if baseline_path else None
+    known = read_baseline(baseline) if baseline else None
     chosen_suite, tolerance_profile = load_suite_and_profile(suite, profile, tolerances)
-    config_list = build_configs(engines, configs, plugins, threads)
+    config_list = build_configs(engines, configs, tuple(plugins), threads)
     if reference and reference not in [c.label for c in config_list]:
         raise UserError(f"reference {reference!r} is not one of the configurations: "
                         f"{', '.join(c.label for c in config_list)}")
-    console = Console(stderr=True)
+    console = console or Console(stderr=True)
     spec = resolve_model(model, cache_dir, console, needed_formats(config_list))
     preflight_configs(spec, config_list)
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
-                         progress=not quiet, plugins=plugins,
+                         progress=not quiet, plugins=tuple(plugins),
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
     result = Runner(spec, config_list, chosen_suite, options, console=console).run()
     if known is not None:
-        result.apply_baseline(known, baseline_path)
-    if write_baseline_path:
-        from enginebugs.difftest.baseline import write_baseline
+        result.apply_baseline(known, baseline)
+    if write_baseline:
+        from enginebugs.difftest.baseline import write_baseline as write_baseline_file
 
-        write_baseline(write_baseline_path, result.run, result.findings)
+        write_baseline_file(write_baseline, result.run, result.findings)
     if json_path:
         result.write_json(json_path)
     if junit:
@@ -289,10 +310,7 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
         from enginebugs.difftest.findings import save_findings
 
         save_findings(db, result.run, result.findings)
-    print_summary(result, Console(stderr=bool(json_flag)))
-    if json_flag:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
-    sys.exit(result.exit_code)
+    return result
 
 
 @difftest.command("list")

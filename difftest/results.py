@@ -73,6 +73,10 @@ class RunResult:
     def known_findings(self) -> list[Finding]:
         return [f for f in self.findings if self.known_reason(f) is not None]
 
+    def describe_new(self) -> str:
+        """One line per new finding (for an assertion message)."""
+        return "\n".join(f"#{f.id} {f.fingerprint} {f.title}" for f in self.new_findings) or "no new finding"
+
     @property
     def exit_code(self) -> int:
         """1 when there is a new finding (every finding is new without a baseline), else 0."""
