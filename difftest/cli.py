@@ -334,3 +334,4 @@ def list_things() -> None:
 
 
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
+from enginebugs.difftest.explain import explain; difftest.add_command(explain)  # noqa: E402,E702
