@@ -124,12 +124,13 @@ def test_user_qwen2_directory_agrees_across_three_engines_in_f32(tmp_path, qwen2
 @pytest.mark.slow
 def test_gguf_file_at_any_path_runs_in_llamacpp_and_dequantized_in_transformers(tmp_path, tiny_model):
     pytest.importorskip("llama_cpp")
+    pytest.importorskip("onnxruntime")
     anywhere = tmp_path / "somewhere" / "my model.gguf"
     anywhere.parent.mkdir()
     shutil.copy(tiny_model.files["gguf-q8_0"], anywhere)
-    result, data = _agree(tmp_path, str(anywhere), "transformers:f32,llamacpp:q8_0,llamacpp:f32")
+    result, data = _agree(tmp_path, str(anywhere), "transformers:f32,llamacpp:q8_0,llamacpp:f32,onnxruntime:f32")
     statuses = {c["label"]: c["status"] for c in data["run"]["configs"]}
     assert set(statuses.values()) == {"ok"}, statuses
-    # llamacpp:f32 runs the dequantized weights transformers loads: no precision finding between them
-    f32 = [f for f in data["findings"] if f["oracle"].startswith("precision") and "llamacpp:f32" in f["configs"]]
+    # llamacpp:f32 and ONNX Runtime run the dequantized weights transformers loads: no precision finding
+    f32 = [f for f in data["findings"] if f["oracle"].startswith("precision") and "llamacpp:q8_0" not in f["configs"]]
     assert f32 == [], [f["title"] for f in f32]

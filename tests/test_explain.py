@@ -96,3 +96,20 @@ def test_explain_errors(planted, monkeypatch, args, message):
     result = invoke("explain", *args)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
+
+
+def test_script_for_picks_the_campaigns_specialised_scripts():
+    from enginebugs.difftest.campaign.repro import script_for
+
+    configs = [{"label": "llamacpp:q4_K", "engine": "llamacpp", "dtype": "q4_K", "options": {}},
+               {"label": "llamacpp:q4_K[n_batch=8]", "engine": "llamacpp", "dtype": "q4_K", "options": {"n_batch": 8}}]
+    results = {"run": {"configs": configs, "model": {"name": "m"}, "command": "enginebugs difftest run --model m",
+                       "reference": "llamacpp:q4_K"}}
+    knobs = {"oracle": "precision.knobs", "configs": [c["label"] for c in configs], "prompt": "hi", "fingerprint": "ab"}
+    title, _, body = script_for(knobs, results, {"gguf-q4_K": "/m.gguf"}, ["hi"])
+    assert "llama.cpp" in title and "'n_batch': 8" in body and "import llama_cpp" in body
+    crash = {"oracle": "engine.crash", "configs": ["llamacpp:q4_K"], "metrics": {"method": "generate"}, "fingerprint": "cd"}
+    assert "WorkerClient" in script_for(crash, results, {"gguf-q4_K": "/m.gguf"}, ["hi"])[2]
+    other = {"oracle": "batch.needle", "configs": ["llamacpp:q4_K[n_batch=8]"], "fingerprint": "ef"}
+    assert script_for(other, results, {}, []) is None  # the campaign writes no generic script
+    assert '"llamacpp:q4_K,llamacpp:q4_K:n_batch=8"' in script_for(other, results, {}, [], cwd="/w")[2]
