@@ -69,12 +69,19 @@ def test_hf_directory_builds_only_the_formats_asked_for_and_caches_them(tmp_path
     assert get_model(str(other), tmp_path, formats={"gguf-f32"}).recipe_hash != spec.recipe_hash
 
 
-def test_unsupported_architecture_skips_that_engine_with_the_reason(tmp_path, tiny_model):
-    src = tmp_path / "odd"  # an architecture the GGUF converter does not know (transformers still loads it)
+def odd_architecture(tmp_path, tiny_model):
+    """The tiny model under an architecture name the GGUF converter does not know (transformers
+    still loads it: it goes by ``model_type``)."""
+    src = tmp_path / "odd"
     shutil.copytree(tiny_model.files["hf"], src)
     cfg = json.loads((src / "config.json").read_text())
     cfg["architectures"] = ["PhiForCausalLM"]
     (src / "config.json").write_text(json.dumps(cfg))
+    return src
+
+
+def test_unsupported_architecture_skips_that_engine_with_the_reason(tmp_path, tiny_model):
+    src = odd_architecture(tmp_path, tiny_model)
     spec = get_model(str(src), tmp_path / "cache", formats={"hf", "gguf-f32"})
     assert "hf" in spec.files and "gguf-f32" not in spec.files
     assert "does not handle PhiForCausalLM" in spec.unavailable["gguf-f32"]
@@ -134,3 +141,16 @@ def test_gguf_file_at_any_path_runs_in_llamacpp_and_dequantized_in_transformers(
     # llamacpp:f32 and ONNX Runtime run the dequantized weights transformers loads: no precision finding
     f32 = [f for f in data["findings"] if f["oracle"].startswith("precision") and "llamacpp:q8_0" not in f["configs"]]
     assert f32 == [], [f["title"] for f in f32]
+
+
+@pytest.mark.slow
+def test_run_skips_the_engine_whose_converter_refuses_and_runs_the_others(tmp_path, tiny_model):
+    pytest.importorskip("llama_cpp")
+    src = odd_architecture(tmp_path, tiny_model)
+    result, data = _agree(tmp_path, str(src), "transformers:f32,transformers:bf16,llamacpp:f32")
+    assert result.exit_code in (0, 1), result.output
+    configs = {c["label"]: c for c in data["run"]["configs"]}
+    assert configs["llamacpp:f32"]["status"] == "unsupported"
+    assert "does not handle PhiForCausalLM" in configs["llamacpp:f32"]["skip_reason"]
+    assert configs["transformers:f32"]["status"] == configs["transformers:bf16"]["status"] == "ok"
+    assert "format gguf-f32 unavailable" in result.output
