@@ -86,7 +86,7 @@ def write_markdown(result: RunResult, path: str | Path) -> None:
              "## Configurations", "", "| config | status | load s | engine s | calls |", "|---|---|---|---|---|"]
     for c in run["configs"]:
         lines.append(f"| {c['label']} | {c['status']} | {c['load_s']} | {c['engine_s']} | {c['calls']} |")
-    lines += ["", f"## Findings ({_counts_line(result)})", ""]
+    lines += ["", f"## Findings ({len(result.findings)})", "", _counts_line(result) + ".", ""]
     if result.findings:
         lines += ["| # | status | oracle | configurations | symptom | root cause | component | failing | message |",
                   "|---|---|---|---|---|---|---|---|---|"]
