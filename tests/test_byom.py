@@ -154,3 +154,27 @@ def test_run_skips_the_engine_whose_converter_refuses_and_runs_the_others(tmp_pa
     assert "does not handle PhiForCausalLM" in configs["llamacpp:f32"]["skip_reason"]
     assert configs["transformers:f32"]["status"] == configs["transformers:bf16"]["status"] == "ok"
     assert "format gguf-f32 unavailable" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, extra", [("Qwen2Config", {"tie_word_embeddings": True}),
+                                         ("Qwen3Config", {"head_dim": 64}), ("MistralConfig", {"head_dim": 64})])
+def test_converted_gguf_scores_like_transformers(tmp_path, tiny_model, arch, extra):
+    """Every architecture the converter claims: llama.cpp on its F32 GGUF vs transformers, same logits."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import numpy as np
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    from enginebugs.difftest.models.to_gguf import write_gguf
+
+    src = save_random(tmp_path, tiny_model, getattr(transformers, arch), arch, **extra)
+    write_gguf(src, tmp_path / "m.gguf", "f32")
+    llm = llama_cpp.Llama(model_path=str(tmp_path / "m.gguf"), logits_all=True, verbose=False, n_ctx=64, n_threads=1)
+    ids = [0, 100, 200, 300, 400, 500]
+    llm.eval(ids)
+    ours = np.array(llm.scores[: len(ids)])
+    theirs = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)(torch.tensor([ids])).logits[0].detach().numpy()
+    assert np.abs(ours - theirs).max() < 2e-3
+    assert (ours.argmax(-1) == theirs.argmax(-1)).all()

@@ -159,9 +159,9 @@ def _hub(ref: str, root: Path, progress: Progress, formats: set[str] | None) -> 
         try:
             local = snapshot_download(repo, revision=revision or None, allow_patterns=patterns)
         except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated model...
-            raise ModelUnavailable(f"cannot fetch {ref!r} from the Hugging Face Hub ({type(exc).__name__}); "
-                                   "if you are offline, download the model and pass --model PATH "
-                                   "(an HF directory or a .gguf file)") from None
+            raise ModelUnavailable(f"{ref!r} is no file or directory here and fetching it from the Hugging Face "
+                                   f"Hub failed ({type(exc).__name__}); if you are offline, download the model "
+                                   "and pass --model PATH (an HF directory or a .gguf file)") from None
     return _user_hf(Path(local), root, progress, formats, name=ref)
 
 
