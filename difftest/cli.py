@@ -25,7 +25,7 @@ def difftest() -> None:
     Typical use:
       enginebugs difftest prepare --model tiny            # build the tiny model in every format
       enginebugs difftest run --model tiny                 # all oracles, default configurations
-      enginebugs difftest run --configs transformers:f32,llamacpp:q8_0 --profile strict --json out.json
+      enginebugs difftest run --configs transformers:f32,llamacpp:q8_0 --profile strict --json-out out.json
       enginebugs difftest list                             # oracles, suites, profiles, planted faults
     """
 
