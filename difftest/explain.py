@@ -167,7 +167,7 @@ def _print(finding: dict[str, Any], results: dict[str, Any], topk: dict[str, Any
 @click.option("--db", type=click.Path(dir_okay=False), help="Store the findings were saved in (difftest run --db).")
 @click.option("--replay/--no-replay", default=True, show_default=True,
               help="Load both configurations again and show their top-k at the first divergence.")
-@click.option("--top-k", type=int, default=5, show_default=True)
+@click.option("--top-k", type=int, default=5, show_default=True, help="How many candidates of each side to show.")
 @click.option("--model", help="Model to replay on [default: the run's --model].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--script", "script_path", type=click.Path(dir_okay=False), metavar="FILE",
