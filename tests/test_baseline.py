@@ -65,6 +65,7 @@ def _run(spec, *faults, extra=()):
                   "--suite", "smoke", "--quiet", *extra)
 
 
+@pytest.mark.slow
 def test_baseline_round_trip_known_new_fixed(tmp_path, fake_spec):
     base = tmp_path / "b.json"
     first = _run(fake_spec, "leading_space_dropper", extra=("--write-baseline", str(base)))
