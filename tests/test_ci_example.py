@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.fake_engine import fake_model
 from tests.paths import ROOT
+
+yaml = pytest.importorskip("yaml")  # PyYAML comes with transformers and gguf
 
 WORKFLOW = ROOT / "examples" / "ci" / "difftest.yml"
 FAULTS = "enginebugs.difftest.faults:"
