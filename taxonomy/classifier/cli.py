@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from enginebugs.taxonomy.classifier import STRATEGIES, TARGETS, train_steps
-from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, compose_text, from_store, load_jsonl
-from enginebugs.taxonomy.classifier.default import MODEL_ENV, load_default_model, seed_model_path
+from enginebugs.taxonomy.classifier.corpus import (SEED_CORPUS, SYNTHETIC_REPORTS, CorpusError, compose_text,
+                                                   from_store, load_jsonl, training_examples)
+from enginebugs.taxonomy.classifier.default import DEFAULT_STRATEGY, MODEL_ENV, load_default_model, seed_model_path
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 
 CLASSIFIER_CODER = "classifier"
@@ -55,7 +56,8 @@ def _load(model: str | None):
     try:
         if model:
             return PreLabelModel.load(model)
-        with _progress("training the default model on the seed corpus", train_steps("auto")) as step:
+        with _progress("training the default model (seed corpus + generated reports)",
+                       train_steps(DEFAULT_STRATEGY)) as step:
             return load_default_model(on_step=step)
     except (ModelError, CorpusError) as exc:
         raise UserError(str(exc)) from None
@@ -77,8 +79,9 @@ def classify() -> None:
 @click.option("--data", type=click.Path(dir_okay=False), help="Train on a labelled JSONL file.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False),
               help="Where to save (default: the seed model's cache path).")
-@click.option("--strategy", type=click.Choice(("auto", *STRATEGIES)), default="auto", show_default=True,
-              help="Root-cause leaves flat, or group then leaf; auto keeps what measures better in CV.")
+@click.option("--strategy", type=click.Choice(("auto", *STRATEGIES)),
+              help="Root-cause leaves flat, or group then leaf; auto keeps what measures better in CV "
+                   f"(default: auto with --db/--data, {DEFAULT_STRATEGY} for the seed model).")
 def train_cmd(db, data, out, strategy) -> None:
     """Train a model and save it.
 
@@ -90,9 +93,14 @@ def train_cmd(db, data, out, strategy) -> None:
     """
     from enginebugs.taxonomy.classifier.model import info_line, train
 
-    examples, name = _examples(db, data)
     if (db or data) and not out:
         raise UserError("training on --db or --data needs -o/--out (the cache path is for the seed model)")
+    if db or data:
+        examples, name = _examples(db, data)
+        strategy = strategy or "auto"
+    else:
+        examples, name = training_examples(), f"{SEED_CORPUS.name} + {SYNTHETIC_REPORTS} generated"
+        strategy = strategy or DEFAULT_STRATEGY
     with _progress(f"training on {name}", train_steps(strategy)) as step:
         model = train(examples, strategy=strategy, corpus=name, on_step=step)
     path = model.save(out or seed_model_path())
@@ -126,9 +134,9 @@ def eval_cmd(model, data, db, folds, seed, as_json_flag, per_class) -> None:
     if data:
         trained = _load(model)
         examples, name = _examples(None, data)
-        predictions = trained.predict([ex.text for ex in examples])
-        reports = {t: evaluate_predictions(t, [ex.target(t) for ex in examples], predictions[t],
-                                           trained.class_counts(t), seed) for t in TARGETS}
+        found = trained.predict_with_confidence([ex.text for ex in examples])
+        reports = {t: evaluate_predictions(t, [ex.target(t) for ex in examples], found[t][0],
+                                           trained.class_counts(t), seed, confidences=found[t][1]) for t in TARGETS}
         title = f"model ({info_line(trained)}) on {name}"
     else:
         if model:

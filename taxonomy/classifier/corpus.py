@@ -11,6 +11,10 @@ from enginebugs.taxonomy import TAXONOMY, UnknownCategory
 from enginebugs.taxonomy.store import Store
 
 SEED_CORPUS = datasets.path("seed_reports.jsonl")
+HELDOUT_CORPUS = datasets.path("heldout_reports.jsonl")
+GENERATOR = datasets.path("report_generator.py")
+#: Generated reports added to the seed corpus for the shipped model (datasets/report_generator.py).
+SYNTHETIC_REPORTS = 2000
 #: Store label sources in order of trust; the first that labels a record wins.
 TRUSTED_SOURCES = ("arbitration", "paper", "manual")
 
@@ -65,6 +69,26 @@ def load_jsonl(path: str | Path) -> list[Example]:
 
 def _reason(exc: Exception) -> str:
     return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+def synthetic_examples(n: int = SYNTHETIC_REPORTS, seed: int = 0) -> list[Example]:
+    """``n`` generated reports in real issue shape (deterministic for a seed)."""
+    from enginebugs.datasets.report_generator import generate
+
+    return [_example(obj) for obj in generate(n, seed)]
+
+
+def training_examples(corpus: str | Path = SEED_CORPUS, synthetic: int = SYNTHETIC_REPORTS) -> list[Example]:
+    """What the shipped model learns from: the hand-written corpus plus ``synthetic`` generated reports."""
+    return load_jsonl(corpus) + synthetic_examples(synthetic)
+
+
+def training_key(corpus: str | Path = SEED_CORPUS, synthetic: int = SYNTHETIC_REPORTS) -> str:
+    """A digest naming the training set without generating it: corpus, generator source, report count."""
+    digest = hashlib.sha256(corpus_hash(load_jsonl(corpus)).encode())
+    if synthetic:
+        digest.update(GENERATOR.read_bytes() + str(synthetic).encode())
+    return digest.hexdigest()
 
 
 def _example(obj: dict) -> Example:
