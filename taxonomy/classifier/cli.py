@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from enginebugs.taxonomy.classifier import STRATEGIES, TARGETS, train_steps
-from enginebugs.taxonomy.classifier.corpus import (SEED_CORPUS, SYNTHETIC_REPORTS, CorpusError, compose_text,
-                                                   from_store, load_jsonl, training_examples)
+from enginebugs.taxonomy.classifier.corpus import (SEED_CORPUS, CorpusError, compose_text,
+                                                   from_store, load_jsonl, synthetic_count,
+                                                   training_examples)
 from enginebugs.taxonomy.classifier.default import DEFAULT_STRATEGY, MODEL_ENV, load_default_model, seed_model_path
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 
@@ -99,7 +100,7 @@ def train_cmd(db, data, out, strategy) -> None:
         examples, name = _examples(db, data)
         strategy = strategy or "auto"
     else:
-        examples, name = training_examples(), f"{SEED_CORPUS.name} + {SYNTHETIC_REPORTS} generated"
+        examples, name = training_examples(), f"{SEED_CORPUS.name} + {synthetic_count()} generated"
         strategy = strategy or DEFAULT_STRATEGY
     with _progress(f"training on {name}", train_steps(strategy)) as step:
         model = train(examples, strategy=strategy, corpus=name, on_step=step)

@@ -1,9 +1,9 @@
 """The shipped default model: trained on the seed corpus at first use into a cache directory.
 
 The training set is the hand-written seed corpus plus reports from the generator next to it
-(:data:`SYNTHETIC_REPORTS`). The cache file name carries a digest of both (corpus, generator
-source, count), the taxonomy version and the scikit-learn version, so editing any of them, or
-upgrading scikit-learn, trains a fresh model.
+(``corpus.SYNTHETIC_REPORTS``, or ``$ENGINEBUGS_SYNTHETIC_REPORTS``). The cache file name carries
+a digest of both (corpus, generator source, count), the taxonomy version and the scikit-learn
+version, so editing any of them, or upgrading scikit-learn, trains a fresh model.
 ``$ENGINEBUGS_MODEL`` names another model file to use by default (e.g. one trained on a store).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enginebugs.taxonomy import TAXONOMY
-from enginebugs.taxonomy.classifier.corpus import (HELDOUT_CORPUS, SEED_CORPUS, SYNTHETIC_REPORTS, load_jsonl,
+from enginebugs.taxonomy.classifier.corpus import (HELDOUT_CORPUS, SEED_CORPUS, load_jsonl, synthetic_count,
                                                    training_examples, training_key)
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def cache_dir() -> Path:
     return base / "enginebugs"
 
 
-def seed_model_path(corpus: Path = SEED_CORPUS, synthetic: int = SYNTHETIC_REPORTS) -> Path:
+def seed_model_path(corpus: Path = SEED_CORPUS, synthetic: int | None = None) -> Path:
     digest = training_key(corpus, synthetic)[:12]
     return cache_dir() / f"seed-{digest}-taxonomy{TAXONOMY.version}-sklearn{version('scikit-learn')}.model"
 
@@ -46,7 +46,7 @@ def default_model_path() -> Path:
 
 
 def train_seed_model(corpus: Path = SEED_CORPUS, on_step: Callable[[], None] | None = None,
-                     synthetic: int = SYNTHETIC_REPORTS) -> Path:
+                     synthetic: int | None = None) -> Path:
     """Train the default model on the seed corpus plus generated reports and save it into the cache.
 
     Its confidence thresholds are measured on the held-out reports (never trained on, written in a
@@ -54,6 +54,7 @@ def train_seed_model(corpus: Path = SEED_CORPUS, on_step: Callable[[], None] | N
     """
     from enginebugs.taxonomy.classifier.model import train  # scikit-learn loads only when needed
 
+    synthetic = synthetic_count() if synthetic is None else synthetic
     examples = training_examples(corpus, synthetic)
     model = train(examples, strategy=DEFAULT_STRATEGY, corpus=f"{corpus.name} + {synthetic} generated",
                   on_step=on_step)
