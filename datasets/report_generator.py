@@ -335,7 +335,10 @@ CAUSES: dict[str, dict] = {
 TITLES = {
     "crash": ["{Exc}: {msg_short}", "[Bug]: {exc} when using {thing}", "Crash with {thing}", "{thing}: {exc} on startup",
               "server dies with {exc}", "Segmentation fault with {thing}", "Error when loading model with {thing}",
-              "cannot start the server ({thing})", "{exc} after update", "build fails with {thing}"],
+              "cannot start the server ({thing})", "{exc} after update", "build fails with {thing}",
+              "[Bug]: {model} fails on {gpu}", "Not able to deploy {model}", "[Bug]: can't make {model} work",
+              "Unable to run {model}", "error when running {model} with {thing}", "{model} fails to load",
+              "[Bug]: Engine initialization failed with {thing}", "install fails"],
     "unexpected-output": ["Garbage output with {thing}", "[Bug]: wrong answers when using {thing}",
                           "Output differs from transformers with {thing}", "Model repeats the same token with {thing}",
                           "gibberish output", "Incorrect results with {thing}", "output is empty with {thing}",
@@ -564,7 +567,7 @@ def _title(rng: random.Random, symptom: str, cause: dict, thing: str) -> str:
     exc, msg = rng.choice(cause["errors"])
     template = rng.choice(TITLES[symptom])
     return template.format(thing=thing, thing2=rng.choice(cause["things"]), exc=exc, Exc=exc,
-                           msg_short=(msg[:60] or exc))
+                           msg_short=(msg[:60] or exc), model=rng.choice(MODELS), gpu=rng.choice(GPUS).split()[-1])
 
 
 def _description(rng: random.Random, symptom: str, cause: dict, thing: str, engine: str) -> str:
@@ -593,7 +596,12 @@ def report(rng: random.Random, cause_slug: str, symptom: str) -> dict:
     repro = rng.choice(REPRO).format(model=model, tp=rng.choice((1, 2, 4, 8)), len=rng.choice((4096, 8192, 32768)))
     env = env_dump(rng, engine)
     style = rng.random()
-    if style < 0.55:  # the engine's issue form
+    if style < 0.12:  # thin: the title says it all, the form holds an environment dump or nothing
+        text = rng.choice(("### Your current environment\n\n<details>\n<summary>The output of `python collect_env.py`"
+                           "</summary>\n\n```text\n" + env + "\n```\n</details>\n\n### 🐛 Describe the bug",
+                           "### Your current environment", env, f"using {engine} {_version(rng)}",
+                           "### What is the issue?\n\n" + rng.choice(SENTENCES[symptom])))
+    elif style < 0.6:  # the engine's issue form
         text = FORMS[engine].format(env=env, body=body + "\n\n```\n" + shown + "\n```", repro="```\n" + repro + "\n```",
                                     log=shown, version=_version(rng))
     elif style < 0.8:  # free text, log after the description
