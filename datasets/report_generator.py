@@ -336,8 +336,8 @@ TITLES = {
     "crash": ["{Exc}: {msg_short}", "[Bug]: {exc} when using {thing}", "Crash with {thing}", "{thing}: {exc} on startup",
               "server dies with {exc}", "Segmentation fault with {thing}", "Error when loading model with {thing}",
               "cannot start the server ({thing})", "{exc} after update", "build fails with {thing}",
-              "[Bug]: {model} fails on {gpu}", "Not able to deploy {model}", "[Bug]: can't make {model} work",
-              "Unable to run {model}", "error when running {model} with {thing}", "{model} fails to load",
+              "[Bug]: {model} fails on {gpu}", "Not able to deploy {model} with {thing}", "[Bug]: can't make {model} work",
+              "Unable to run {model} ({thing})", "error when running {model} with {thing}", "{model} fails to load",
               "[Bug]: Engine initialization failed with {thing}", "install fails"],
     "unexpected-output": ["Garbage output with {thing}", "[Bug]: wrong answers when using {thing}",
                           "Output differs from transformers with {thing}", "Model repeats the same token with {thing}",
@@ -596,7 +596,7 @@ def report(rng: random.Random, cause_slug: str, symptom: str) -> dict:
     repro = rng.choice(REPRO).format(model=model, tp=rng.choice((1, 2, 4, 8)), len=rng.choice((4096, 8192, 32768)))
     env = env_dump(rng, engine)
     style = rng.random()
-    if style < 0.12:  # thin: the title says it all, the form holds an environment dump or nothing
+    if style < 0.06:  # thin: the title says it all, the form holds an environment dump or nothing
         text = rng.choice(("### Your current environment\n\n<details>\n<summary>The output of `python collect_env.py`"
                            "</summary>\n\n```text\n" + env + "\n```\n</details>\n\n### 🐛 Describe the bug",
                            "### Your current environment", env, f"using {engine} {_version(rng)}",
