@@ -352,3 +352,17 @@ def test_confidence_curve_and_thresholds():
     rng = np.random.default_rng(0)
     noise = confidence_report(rng.random(4000), rng.random(4000) < 0.6)
     assert noise.at(0.5)["accuracy"] == pytest.approx(0.6, abs=0.03)
+
+
+def test_calibrate_stores_thresholds_measured_on_the_given_set(seed_model, tmp_path):
+    out = tmp_path / "calibrated.model"
+    result = CliRunner().invoke(main, ["classify", "calibrate", "--model", str(seed_model), "--data", str(HELDOUT),
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "symptom: accuracy 70% ->" in result.output
+    calibrated = PreLabelModel.load(out)
+    assert calibrated.info["calibration"]["set"] == HELDOUT.name
+    assert calibrated.info["calibration"]["n"] == len(load_jsonl(HELDOUT))
+    missing = CliRunner().invoke(main, ["classify", "calibrate", "--model", str(seed_model), "--data",
+                                        str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "x.model")])
+    assert missing.exit_code == 2 and "error: no such file" in missing.output and not (tmp_path / "x.model").exists()

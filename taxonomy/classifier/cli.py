@@ -68,10 +68,13 @@ def _load(model: str | None):
 def classify() -> None:
     """Pre-label classifier: suggests symptom, root-cause group and root cause from issue text.
 
-    TF-IDF word and character n-grams, a linear SVM with calibrated probabilities. The default
-    model is trained on datasets/seed_reports.jsonl (reports written by this project) at first
-    use; `classify train --db` retrains on any labelled store. Models carry the taxonomy version
-    and refuse to load under another.
+    Reads the structure of an issue (description apart from environment dumps, logs and
+    tracebacks; exception class and last frame), word n-grams and keyword labelling functions,
+    with a linear SVM and calibrated probabilities. The default model is trained at first use on
+    datasets/seed_reports.jsonl plus reports from datasets/report_generator.py (both written by
+    this project) and calibrated on datasets/heldout_reports.jsonl; `classify train --db` retrains
+    on a labelled store, `classify calibrate` measures confidence thresholds on real issues.
+    Models carry the taxonomy version and refuse to load under another.
     """
 
 
@@ -150,6 +153,38 @@ def eval_cmd(model, data, db, folds, seed, as_json_flag, per_class) -> None:
         click.echo(as_json(reports))
     else:
         print_reports(Console(), reports, title, per_class=per_class)
+
+
+@classify.command("calibrate")
+@model_option
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Labelled JSONL reports the model never learned from (e.g. real issues you labelled).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Where to save the calibrated model.")
+def calibrate_cmd(model, data, out) -> None:
+    """Measure the confidence thresholds the labeller uses (--suggest-accuracy) on a labelled set.
+
+    The shipped model is calibrated on datasets/heldout_reports.jsonl (project-written reports);
+    calibrating on real issues of your engines gives thresholds that hold on real text.
+
+    
+    Example:
+      enginebugs classify calibrate --data mine.jsonl -o calibrated.model
+      ENGINEBUGS_MODEL=calibrated.model enginebugs label --coder alice --suggest-accuracy 0.8
+    """
+    from enginebugs.taxonomy.classifier.model import info_line
+
+    trained = _load(model)
+    examples, name = _examples(None, data)
+    trained.calibrate(examples, name)
+    path = trained.save(out)
+    click.echo(f"saved {path}: {info_line(trained)}, calibrated on {name} ({len(examples)} reports)")
+    for target, table in trained.info["calibration"]["tables"].items():
+        for accuracy in (0.7, 0.8, 0.9):
+            floor = trained.threshold(target, accuracy)
+            kept = next((row["coverage"] for row in table if row["threshold"] == floor), 0.0)
+            click.echo(f"  {target.replace('_', ' ')}: accuracy {accuracy:.0%} -> "
+                       + (f"threshold {floor:.2f}, {kept:.0%} of reports get a suggestion" if floor is not None
+                          else "not reached"))
 
 
 @classify.command("predict")
