@@ -542,10 +542,9 @@ REPRO = ["vllm serve {model} --tensor-parallel-size {tp} --max-model-len {len}",
 FORMS = {
     "vLLM": ("### Your current environment\n\n<details>\n<summary>The output of <code>python collect_env.py</code>"
              "</summary>\n\n```text\n{env}\n```\n\n</details>\n\n### 🐛 Describe the bug\n\n{body}\n\n### Before "
-             "submitting a new issue...\n\n- [x] Make sure you already searched for relevant issues."),
-    "SGLang": ("### Checklist\n\n- [x] 1. I have searched related issues but cannot get the expected help.\n- [x] 2. "
-               "The bug has not been fixed in the latest version.\n- [ ] 5. Please use English, otherwise it will be "
-               "closed.\n\n### Describe the bug\n\n{body}\n\n### Reproduction\n\n{repro}\n\n### Environment\n\n{env}"),
+             "submitting a new issue...\n\n- [x] I looked through the open issues and the docs first."),
+    "SGLang": ("### Checklist\n\n- [x] 1. Existing issues did not help me.\n- [x] 2. Still broken on the newest "
+               "release.\n- [ ] 5. Written in English.\n\n### Describe the bug\n\n{body}\n\n### Reproduction\n\n{repro}\n\n### Environment\n\n{env}"),
     "llama.cpp": ("### Name and Version\n\n{env}\n\n### Problem description & steps to reproduce\n\n{body}\n\n"
                   "### First Bad Commit\n\n_No response_\n\n### Relevant log output\n\n```shell\n{log}\n```"),
     "Ollama": ("### What is the issue?\n\n{body}\n\n### Relevant log output\n\n```shell\n{log}\n```\n\n### OS\n\n"

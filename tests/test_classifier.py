@@ -299,7 +299,7 @@ Traceback (most recent call last):
     x = torch.zeros(shape)
 torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB
 ```
-- [x] Make sure you already searched for relevant issues.
+- [x] I looked through the open issues first.
 """
 
 
@@ -311,7 +311,7 @@ def test_structure_separates_description_from_dumps_and_reads_the_traceback():
     assert parsed.exceptions[-1] == "OutOfMemoryError" and parsed.frames == ["cache_engine:_allocate_kv_cache"]
     text = view(REAL_SHAPED)
     assert "zzlastexcoutofmemoryerror" in text and "zzframecacheengine" in text and "zzhastraceback" in text
-    assert "PyTorch version" not in text and "searched for relevant issues" not in text
+    assert "PyTorch version" not in text and "open issues first" not in text
     assert "zzhastraceback" not in view("The output repeats the same word forever.")
 
 
