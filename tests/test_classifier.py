@@ -234,6 +234,7 @@ def test_train_and_cross_validate_on_a_store(tmp_path):
                                "--strategy", "flat"])
     assert out.exit_code == 0, out.output
     assert PreLabelModel.load(tmp_path / "m.model").info["n_examples"] == len(examples)
+    assert "calibration" not in PreLabelModel.load(tmp_path / "m.model").info  # only the seed model is calibrated
     cv = runner.invoke(main, ["classify", "eval", "--db", str(db), "--folds", "2", "--json"])
     assert cv.exit_code == 0, cv.output
     data = json.loads(cv.output)
@@ -366,3 +367,12 @@ def test_calibrate_stores_thresholds_measured_on_the_given_set(seed_model, tmp_p
     missing = CliRunner().invoke(main, ["classify", "calibrate", "--model", str(seed_model), "--data",
                                         str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "x.model")])
     assert missing.exit_code == 2 and "error: no such file" in missing.output and not (tmp_path / "x.model").exists()
+
+
+def test_classify_train_without_data_saves_the_calibrated_seed_model(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(SYNTHETIC_ENV, "0")  # the hand-written corpus alone: the quickest seed model
+    out = CliRunner().invoke(main, ["classify", "train"])
+    assert out.exit_code == 0, out.output
+    model = PreLabelModel.load(seed_model_path())
+    assert model.info["n_examples"] == 300 and model.info["calibration"]["set"] == HELDOUT.name

@@ -12,7 +12,8 @@ from enginebugs.taxonomy.classifier import STRATEGIES, TARGETS, train_steps
 from enginebugs.taxonomy.classifier.corpus import (SEED_CORPUS, CorpusError, compose_text,
                                                    from_store, load_jsonl, synthetic_count,
                                                    training_examples)
-from enginebugs.taxonomy.classifier.default import DEFAULT_STRATEGY, MODEL_ENV, load_default_model, seed_model_path
+from enginebugs.taxonomy.classifier.default import (DEFAULT_STRATEGY, MODEL_ENV, calibrate_on_heldout,
+                                                    load_default_model, seed_model_path)
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 
 CLASSIFIER_CODER = "classifier"
@@ -107,6 +108,8 @@ def train_cmd(db, data, out, strategy) -> None:
         strategy = strategy or DEFAULT_STRATEGY
     with _progress(f"training on {name}", train_steps(strategy)) as step:
         model = train(examples, strategy=strategy, corpus=name, on_step=step)
+    if not (db or data):
+        calibrate_on_heldout(model)
     path = model.save(out or seed_model_path())
     click.echo(f"saved {path}: {info_line(model)}")
     for candidate, scores in model.info["strategy_selection"].items():

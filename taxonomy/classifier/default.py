@@ -58,8 +58,13 @@ def train_seed_model(corpus: Path = SEED_CORPUS, on_step: Callable[[], None] | N
     examples = training_examples(corpus, synthetic)
     model = train(examples, strategy=DEFAULT_STRATEGY, corpus=f"{corpus.name} + {synthetic} generated",
                   on_step=on_step)
-    model.calibrate(load_jsonl(HELDOUT_CORPUS), HELDOUT_CORPUS.name)
+    calibrate_on_heldout(model)
     return model.save(seed_model_path(corpus, synthetic))
+
+
+def calibrate_on_heldout(model: PreLabelModel) -> None:
+    """The seed model's confidence thresholds, measured on the held-out reports it never learned from."""
+    model.calibrate(load_jsonl(HELDOUT_CORPUS), HELDOUT_CORPUS.name)
 
 
 def load_default_model(train_if_missing: bool = True,
