@@ -8,23 +8,35 @@ from click.testing import CliRunner
 
 from enginebugs.cli import main
 from enginebugs.taxonomy import TAXONOMY
-from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, from_store, load_jsonl
+from enginebugs.datasets.report_generator import CAUSES, generate
+from enginebugs.taxonomy.classifier.corpus import (SEED_CORPUS, SYNTHETIC_ENV, CorpusError, _example, from_store,
+                                                   load_jsonl, training_key)
 from enginebugs.taxonomy.classifier.default import CACHE_ENV, load_default_model, seed_model_path, train_seed_model
 from enginebugs.taxonomy.classifier.estimators import HierarchicalClassifier, TextClassifier
-from enginebugs.taxonomy.classifier.evaluation import baseline_scores, evaluate_predictions, majority_predictions, scores
+from enginebugs.taxonomy.classifier.evaluation import (baseline_scores, confidence_report, evaluate_predictions,
+                                                       majority_predictions, scores, threshold_for, threshold_table)
 from enginebugs.taxonomy.classifier.model import ModelError, PreLabelModel
+from enginebugs.taxonomy.classifier.signals import votes
+from enginebugs.taxonomy.classifier.structure import parse, view
 from enginebugs.taxonomy.store import Store
 from tests.label_support import label_as, make_store, record_id
 
 HELDOUT = SEED_CORPUS.with_name("heldout_reports.jsonl")
+FEW_SYNTHETIC = "200"  # generated reports in the test model (the shipped one has 2,000): trains in seconds
+
+
+@pytest.fixture(autouse=True)
+def _few_synthetic_reports(monkeypatch):
+    monkeypatch.setenv(SYNTHETIC_ENV, FEW_SYNTHETIC)
 
 
 @pytest.fixture(scope="session")
 def seed_model(tmp_path_factory):
-    """The default model, trained once on the seed corpus into a temporary cache."""
+    """The default model, trained once on the seed corpus plus a few generated reports, in a temporary cache."""
     cache = tmp_path_factory.mktemp("model-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CACHE_ENV, str(cache))
+        mp.setenv(SYNTHETIC_ENV, FEW_SYNTHETIC)
         path = train_seed_model()
     return path
 
@@ -137,8 +149,11 @@ def test_seed_model_is_cached_keyed_and_version_checked(seed_model, tmp_path, mo
     monkeypatch.setenv(CACHE_ENV, str(seed_model.parent))
     assert seed_model == seed_model_path()
     model = load_default_model(train_if_missing=False)
-    assert model.info["leaf_strategy"] in ("flat", "hierarchical")
-    assert set(model.info["strategy_selection"]) == {"flat", "hierarchical"}
+    assert model.info["leaf_strategy"] == "flat" and model.info["n_examples"] == 300 + int(FEW_SYNTHETIC)
+    calibration = model.info["calibration"]
+    assert calibration["set"] == HELDOUT.name and set(calibration["tables"]) == {"symptom", "root_cause_group",
+                                                                                 "root_cause"}
+    assert model.threshold("symptom", 0.0) == 0.0 and model.threshold("symptom", 1.01) is None
     suggestions = model.suggest(["Segmentation fault (core dumped) in the CUDA kernel at startup"], k=3)[0]
     assert [len(suggestions[t]) for t in ("symptom", "root_cause_group", "root_cause")] == [3, 3, 3]
     assert suggestions["symptom"][0][0] == "crash"
@@ -159,15 +174,21 @@ def test_eval_on_external_file_prints_json_with_baselines(seed_model):
     assert set(data) == {"symptom", "root_cause_group", "root_cause"}
     for target in data.values():
         assert target["n"] == len(load_jsonl(HELDOUT))
-        assert {"macro_f1", "accuracy", "n"} <= set(target)
+        assert {"macro_f1", "accuracy", "n", "per_class", "confidence"} <= set(target)
         for name in ("majority", "stratified"):
             assert set(target["baselines"][name]) == {"macro_f1", "accuracy", "n"}
+        assert sum(c["support"] for c in target["per_class"].values()) == target["n"]
+        confidence = target["confidence"]
+        assert [p["coverage"] for p in confidence["curve"]][4] == 0.5
+        assert confidence["accuracy_at_50_coverage"] == confidence["curve"][4]["accuracy"]
+        assert confidence["curve"][-1]["accuracy"] == pytest.approx(target["accuracy"], abs=1e-4)
+    assert data["symptom"]["macro_f1"] > 2 * data["symptom"]["baselines"]["stratified"]["macro_f1"]
 
 
 def test_eval_table_names_both_baselines(seed_model):
     out = CliRunner().invoke(main, ["classify", "eval", "--model", str(seed_model), "--data", str(HELDOUT)])
     assert out.exit_code == 0 and "majority" in out.output and "stratified" in out.output
-    assert "per-class F1: root cause" in out.output
+    assert "per-class F1: root cause" in out.output and "accuracy at 50% coverage" in out.output
 
 
 def test_predict_writes_classifier_labels_beside_human_ones(seed_model, tmp_path):
@@ -213,6 +234,7 @@ def test_train_and_cross_validate_on_a_store(tmp_path):
                                "--strategy", "flat"])
     assert out.exit_code == 0, out.output
     assert PreLabelModel.load(tmp_path / "m.model").info["n_examples"] == len(examples)
+    assert "calibration" not in PreLabelModel.load(tmp_path / "m.model").info  # only the seed model is calibrated
     cv = runner.invoke(main, ["classify", "eval", "--db", str(db), "--folds", "2", "--json"])
     assert cv.exit_code == 0, cv.output
     data = json.loads(cv.output)
@@ -239,3 +261,118 @@ def test_labeller_shows_the_model_suggestions(seed_model, tmp_path, monkeypatch)
     out = CliRunner().invoke(main, ["label", "--coder", "a", "--db", str(db)], input="q\n")
     assert out.exit_code == 0, out.output
     assert "classifier suggests:" in out.output and "%" in out.output
+
+
+def test_labeller_hides_suggestions_below_the_accuracy_threshold(seed_model, tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(seed_model.parent))
+    db = make_store(tmp_path / "s.db", n=1)
+    runner = CliRunner()
+    strict = runner.invoke(main, ["label", "--coder", "a", "--db", str(db), "--suggest-accuracy", "1"], input="q\n")
+    assert strict.exit_code == 0, strict.output
+    assert "suggestions at 100% accuracy" in strict.output and "classifier suggests:" not in strict.output
+    lenient = runner.invoke(main, ["label", "--coder", "a", "--db", str(db), "--suggest-accuracy", "0"], input="q\n")
+    assert "classifier suggests:" in lenient.output
+
+
+# -- issue structure, labelling functions, generated reports, confidence ------------------------------
+REAL_SHAPED = """[Bug]: server dies when loading the model
+### Your current environment
+
+<details>
+<summary>The output of <code>python collect_env.py</code></summary>
+
+```text
+PyTorch version              : 2.4.0+cu121
+CUDA used to build PyTorch   : 12.1
+GPU 0: NVIDIA A100-SXM4-80GB
+numpy==1.26.4
+```
+</details>
+
+### Describe the bug
+
+Note: it worked yesterday. Loading fails right away.
+
+```
+INFO 01-02 10:00:00 [config.py:1] Using max model len 4096
+Traceback (most recent call last):
+  File "/usr/lib/python3/site-packages/vllm/worker/cache_engine.py", line 103, in _allocate_kv_cache
+    x = torch.zeros(shape)
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB
+```
+- [x] I looked through the open issues first.
+"""
+
+
+def test_structure_separates_description_from_dumps_and_reads_the_traceback():
+    parsed = parse(REAL_SHAPED)
+    assert parsed.prose[0].startswith("[Bug]: server dies")  # the title
+    assert "Note: it worked yesterday. Loading fails right away." in parsed.prose  # a lone colon line is prose
+    assert parsed.env >= 4 and parsed.boilerplate >= 3
+    assert parsed.exceptions[-1] == "OutOfMemoryError" and parsed.frames == ["cache_engine:_allocate_kv_cache"]
+    text = view(REAL_SHAPED)
+    assert "zzlastexcoutofmemoryerror" in text and "zzframecacheengine" in text and "zzhastraceback" in text
+    assert "PyTorch version" not in text and "open issues first" not in text
+    assert "zzhastraceback" not in view("The output repeats the same word forever.")
+
+
+def test_labelling_functions_vote_and_stay_quiet_on_neutral_text():
+    assert votes("the server hangs, stuck with no response", "symptom") == {"system-hang": 3}
+    assert "abnormal-performance" in votes("throughput dropped to 12 tok/s after the upgrade", "symptom")
+    assert "environment" in votes("fails on ROCm with an MI250", "root_cause_group")
+    assert votes("hello there, nice weather today", "symptom") == {}
+
+
+def test_generated_reports_are_deterministic_cover_the_taxonomy_and_load():
+    first, again, other = list(generate(280, seed=3)), list(generate(280, seed=3)), list(generate(280, seed=4))
+    assert first == again and first != other
+    assert {r["root_causes"][0] for r in first} == {e.slug for e in TAXONOMY.root_causes} == set(CAUSES)
+    assert {r["symptoms"][0] for r in first} == {e.slug for e in TAXONOMY.symptoms}
+    examples = [_example(r) for r in first]
+    assert all(ex.text.strip() for ex in examples)
+    shaped = sum(bool(parse(ex.text).env or parse(ex.text).log or parse(ex.text).frames) for ex in examples)
+    assert shaped > 0.7 * len(examples)
+    seed_titles = {json.loads(line)["title"] for line in SEED_CORPUS.read_text().splitlines()}
+    assert not seed_titles & {r["title"] for r in first}
+
+
+def test_training_key_changes_with_the_generated_count():
+    assert training_key(synthetic=10) != training_key(synthetic=20) == training_key(synthetic=20)
+
+
+def test_confidence_curve_and_thresholds():
+    conf = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+    right = [True, True, True, True, False, True, False, False, False, False]
+    report = confidence_report(conf, right)
+    assert report.at(0.5) == {"coverage": 0.5, "accuracy": 0.8, "threshold": 0.5}
+    assert report.at(0.1)["accuracy"] == 1.0 and report.curve[-1]["accuracy"] == 0.5
+    table = threshold_table(conf, right)
+    assert threshold_for(table, 1.0) == 0.55 and threshold_for(table, 0.5) == 0.0
+    assert threshold_for(threshold_table(conf, [False] * 10), 0.5) is None
+    # negative control: confidence unrelated to correctness gives no lift at 50% coverage
+    rng = np.random.default_rng(0)
+    noise = confidence_report(rng.random(4000), rng.random(4000) < 0.6)
+    assert noise.at(0.5)["accuracy"] == pytest.approx(0.6, abs=0.03)
+
+
+def test_calibrate_stores_thresholds_measured_on_the_given_set(seed_model, tmp_path):
+    out = tmp_path / "calibrated.model"
+    result = CliRunner().invoke(main, ["classify", "calibrate", "--model", str(seed_model), "--data", str(HELDOUT),
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "symptom: accuracy 70% ->" in result.output
+    calibrated = PreLabelModel.load(out)
+    assert calibrated.info["calibration"]["set"] == HELDOUT.name
+    assert calibrated.info["calibration"]["n"] == len(load_jsonl(HELDOUT))
+    missing = CliRunner().invoke(main, ["classify", "calibrate", "--model", str(seed_model), "--data",
+                                        str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "x.model")])
+    assert missing.exit_code == 2 and "error: no such file" in missing.output and not (tmp_path / "x.model").exists()
+
+
+def test_classify_train_without_data_saves_the_calibrated_seed_model(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(SYNTHETIC_ENV, "0")  # the hand-written corpus alone: the quickest seed model
+    out = CliRunner().invoke(main, ["classify", "train"])
+    assert out.exit_code == 0, out.output
+    model = PreLabelModel.load(seed_model_path())
+    assert model.info["n_examples"] == 300 and model.info["calibration"]["set"] == HELDOUT.name

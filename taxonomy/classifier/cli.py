@@ -9,8 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from enginebugs.taxonomy.classifier import STRATEGIES, TARGETS, train_steps
-from enginebugs.taxonomy.classifier.corpus import SEED_CORPUS, CorpusError, compose_text, from_store, load_jsonl
-from enginebugs.taxonomy.classifier.default import MODEL_ENV, load_default_model, seed_model_path
+from enginebugs.taxonomy.classifier.corpus import (SEED_CORPUS, CorpusError, compose_text,
+                                                   from_store, load_jsonl, synthetic_count,
+                                                   training_examples)
+from enginebugs.taxonomy.classifier.default import (DEFAULT_STRATEGY, MODEL_ENV, calibrate_on_heldout,
+                                                    load_default_model, seed_model_path)
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 
 CLASSIFIER_CODER = "classifier"
@@ -55,7 +58,8 @@ def _load(model: str | None):
     try:
         if model:
             return PreLabelModel.load(model)
-        with _progress("training the default model on the seed corpus", train_steps("auto")) as step:
+        with _progress("training the default model (seed corpus + generated reports)",
+                       train_steps(DEFAULT_STRATEGY)) as step:
             return load_default_model(on_step=step)
     except (ModelError, CorpusError) as exc:
         raise UserError(str(exc)) from None
@@ -65,10 +69,13 @@ def _load(model: str | None):
 def classify() -> None:
     """Pre-label classifier: suggests symptom, root-cause group and root cause from issue text.
 
-    TF-IDF word and character n-grams, a linear SVM with calibrated probabilities. The default
-    model is trained on datasets/seed_reports.jsonl (reports written by this project) at first
-    use; `classify train --db` retrains on any labelled store. Models carry the taxonomy version
-    and refuse to load under another.
+    Reads the structure of an issue (description apart from environment dumps, logs and
+    tracebacks; exception class and last frame), word n-grams and keyword labelling functions,
+    with a linear SVM and calibrated probabilities. The default model is trained at first use on
+    datasets/seed_reports.jsonl plus reports from datasets/report_generator.py (both written by
+    this project) and calibrated on datasets/heldout_reports.jsonl; `classify train --db` retrains
+    on a labelled store, `classify calibrate` measures confidence thresholds on real issues.
+    Models carry the taxonomy version and refuse to load under another.
     """
 
 
@@ -77,8 +84,9 @@ def classify() -> None:
 @click.option("--data", type=click.Path(dir_okay=False), help="Train on a labelled JSONL file.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False),
               help="Where to save (default: the seed model's cache path).")
-@click.option("--strategy", type=click.Choice(("auto", *STRATEGIES)), default="auto", show_default=True,
-              help="Root-cause leaves flat, or group then leaf; auto keeps what measures better in CV.")
+@click.option("--strategy", type=click.Choice(("auto", *STRATEGIES)),
+              help="Root-cause leaves flat, or group then leaf; auto keeps what measures better in CV "
+                   f"(default: auto with --db/--data, {DEFAULT_STRATEGY} for the seed model).")
 def train_cmd(db, data, out, strategy) -> None:
     """Train a model and save it.
 
@@ -90,11 +98,18 @@ def train_cmd(db, data, out, strategy) -> None:
     """
     from enginebugs.taxonomy.classifier.model import info_line, train
 
-    examples, name = _examples(db, data)
     if (db or data) and not out:
         raise UserError("training on --db or --data needs -o/--out (the cache path is for the seed model)")
+    if db or data:
+        examples, name = _examples(db, data)
+        strategy = strategy or "auto"
+    else:
+        examples, name = training_examples(), f"{SEED_CORPUS.name} + {synthetic_count()} generated"
+        strategy = strategy or DEFAULT_STRATEGY
     with _progress(f"training on {name}", train_steps(strategy)) as step:
         model = train(examples, strategy=strategy, corpus=name, on_step=step)
+    if not (db or data):
+        calibrate_on_heldout(model)
     path = model.save(out or seed_model_path())
     click.echo(f"saved {path}: {info_line(model)}")
     for candidate, scores in model.info["strategy_selection"].items():
@@ -126,9 +141,9 @@ def eval_cmd(model, data, db, folds, seed, as_json_flag, per_class) -> None:
     if data:
         trained = _load(model)
         examples, name = _examples(None, data)
-        predictions = trained.predict([ex.text for ex in examples])
-        reports = {t: evaluate_predictions(t, [ex.target(t) for ex in examples], predictions[t],
-                                           trained.class_counts(t), seed) for t in TARGETS}
+        found = trained.predict_with_confidence([ex.text for ex in examples])
+        reports = {t: evaluate_predictions(t, [ex.target(t) for ex in examples], found[t][0],
+                                           trained.class_counts(t), seed, confidences=found[t][1]) for t in TARGETS}
         title = f"model ({info_line(trained)}) on {name}"
     else:
         if model:
@@ -141,6 +156,38 @@ def eval_cmd(model, data, db, folds, seed, as_json_flag, per_class) -> None:
         click.echo(as_json(reports))
     else:
         print_reports(Console(), reports, title, per_class=per_class)
+
+
+@classify.command("calibrate")
+@model_option
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Labelled JSONL reports the model never learned from (e.g. real issues you labelled).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Where to save the calibrated model.")
+def calibrate_cmd(model, data, out) -> None:
+    """Measure the confidence thresholds the labeller uses (--suggest-accuracy) on a labelled set.
+
+    The shipped model is calibrated on datasets/heldout_reports.jsonl (project-written reports);
+    calibrating on real issues of your engines gives thresholds that hold on real text.
+
+    
+    Example:
+      enginebugs classify calibrate --data mine.jsonl -o calibrated.model
+      ENGINEBUGS_MODEL=calibrated.model enginebugs label --coder alice --suggest-accuracy 0.8
+    """
+    from enginebugs.taxonomy.classifier.model import info_line
+
+    trained = _load(model)
+    examples, name = _examples(None, data)
+    trained.calibrate(examples, name)
+    path = trained.save(out)
+    click.echo(f"saved {path}: {info_line(trained)}, calibrated on {name} ({len(examples)} reports)")
+    for target, table in trained.info["calibration"]["tables"].items():
+        for accuracy in (0.7, 0.8, 0.9):
+            floor = trained.threshold(target, accuracy)
+            kept = next((row["coverage"] for row in table if row["threshold"] == floor), 0.0)
+            click.echo(f"  {target.replace('_', ' ')}: accuracy {accuracy:.0%} -> "
+                       + (f"threshold {floor:.2f}, {kept:.0%} of reports get a suggestion" if floor is not None
+                          else "not reached"))
 
 
 @classify.command("predict")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,17 @@ from enginebugs.taxonomy.store import Store
 from enginebugs.taxonomy.textio import TextFileError, read_utf8
 
 SEED_CORPUS = datasets.path("seed_reports.jsonl")
+HELDOUT_CORPUS = datasets.path("heldout_reports.jsonl")
+GENERATOR = datasets.path("report_generator.py")
+#: Generated reports added to the seed corpus for the shipped model (datasets/report_generator.py);
+#: ``$ENGINEBUGS_SYNTHETIC_REPORTS`` overrides the count (tests use a few hundred to train fast).
+SYNTHETIC_REPORTS = 2000
+SYNTHETIC_ENV = "ENGINEBUGS_SYNTHETIC_REPORTS"
+
+
+def synthetic_count() -> int:
+    value = os.environ.get(SYNTHETIC_ENV)
+    return int(value) if value and value.isdigit() else SYNTHETIC_REPORTS
 #: Store label sources in order of trust; the first that labels a record wins.
 TRUSTED_SOURCES = ("arbitration", "paper", "manual")
 
@@ -70,6 +82,27 @@ def load_jsonl(path: str | Path) -> list[Example]:
 
 def _reason(exc: Exception) -> str:
     return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+def synthetic_examples(n: int, seed: int = 0) -> list[Example]:
+    """``n`` generated reports in real issue shape (deterministic for a seed)."""
+    from enginebugs.datasets.report_generator import generate
+
+    return [_example(obj) for obj in generate(n, seed)]
+
+
+def training_examples(corpus: str | Path = SEED_CORPUS, synthetic: int | None = None) -> list[Example]:
+    """What the shipped model learns from: the hand-written corpus plus generated reports."""
+    return load_jsonl(corpus) + synthetic_examples(synthetic_count() if synthetic is None else synthetic)
+
+
+def training_key(corpus: str | Path = SEED_CORPUS, synthetic: int | None = None) -> str:
+    """A digest naming the training set without generating it: corpus, generator source, report count."""
+    digest = hashlib.sha256(corpus_hash(load_jsonl(corpus)).encode())
+    synthetic = synthetic_count() if synthetic is None else synthetic
+    if synthetic:
+        digest.update(GENERATOR.read_bytes() + str(synthetic).encode())
+    return digest.hexdigest()
 
 
 def _example(obj: dict) -> Example:

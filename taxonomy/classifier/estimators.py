@@ -1,4 +1,5 @@
-"""Text classifiers: TF-IDF word and character n-grams, a linear SVM, calibrated probabilities.
+"""Text classifiers: issue structure view, TF-IDF words and bigrams plus labelling-function features,
+a linear SVM, calibrated probabilities.
 
 :class:`TextClassifier` is flat; :class:`HierarchicalClassifier` predicts the root-cause group
 first, then the leaf within the group: P(leaf) = P(group) * P(leaf | group).
@@ -13,23 +14,35 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
 from enginebugs.taxonomy import TAXONOMY
+from enginebugs.taxonomy.classifier.signals import SignalFeatures
+from enginebugs.taxonomy.classifier.structure import view
 
 CALIBRATION_FOLDS = 3
+#: Weight of the labelling-function features beside the TF-IDF block (0.3 measured best of 0.3/0.5/1.0
+#: on real issue text; on the seed corpus alone the weight hardly matters).
+SIGNAL_WEIGHT = 0.3
 
 
-def features() -> FeatureUnion:
-    """Words and character 2-5-grams within word boundaries, both sublinear TF-IDF.
+def views(texts) -> list[str]:
+    """Every text reduced to its structure view (module level so models pickle)."""
+    return [view(t) for t in texts]
 
-    (Word bigrams and stop-word removal measured no better in 5-fold CV on the seed corpus.)
+
+def features() -> list:
+    """Structure view, then word uni- and bigrams (sublinear TF-IDF) and the labelling functions.
+
+    Measured on 104 real issues (outside the repository) with the seed corpus plus 2,000
+    generated reports: the view beat the raw text, and word n-grams with labelling functions beat
+    adding character 3-5-grams, which cost 5-10x the training time.
     """
-    return FeatureUnion([
-        ("words", TfidfVectorizer(sublinear_tf=True, max_features=50000)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
-                                  max_features=100000)),
-    ])
+    return [FunctionTransformer(views), FeatureUnion([
+        ("words", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=60000)),
+        ("signals", SignalFeatures(SIGNAL_WEIGHT)),
+    ])]
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
@@ -56,9 +69,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                                            cv=min(CALIBRATION_FOLDS, smallest), ensemble=False)
         else:
             model = SGDClassifier(loss="log_loss", class_weight="balanced", random_state=0)
-        self.pipeline_ = make_pipeline(features(), model).fit(list(texts), y)
-        for _, vectorizer in self.pipeline_[0].transformer_list:
-            vectorizer.stop_words_ = None  # the pruned n-grams: only needed for introspection, huge to save
+        self.pipeline_ = make_pipeline(*features(), model).fit(list(texts), y)
+        for _, part in self.pipeline_[-2].transformer_list:
+            if hasattr(part, "stop_words_"):
+                part.stop_words_ = None  # the pruned n-grams: only needed for introspection, huge to save
         return self
 
     def predict_proba(self, texts) -> np.ndarray:

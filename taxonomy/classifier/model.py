@@ -21,7 +21,8 @@ from enginebugs.taxonomy import TAXONOMY
 from enginebugs.taxonomy.classifier import SELECTION_FOLDS, STRATEGIES, TARGETS
 from enginebugs.taxonomy.classifier.corpus import Example, corpus_hash
 from enginebugs.taxonomy.classifier.estimators import make_estimator
-from enginebugs.taxonomy.classifier.evaluation import choose_strategy, cross_validate_target, scores
+from enginebugs.taxonomy.classifier.evaluation import (choose_strategy, cross_validate_target, scores,
+                                                       threshold_for, threshold_table)
 
 FORMAT = "enginebugs-classifier/1"
 
@@ -43,7 +44,34 @@ class PreLabelModel:
         return Counter(self.info["class_counts"][target])
 
     def predict(self, texts: list[str]) -> dict[str, list[str]]:
-        return {t: [str(p) for p in self.estimators[t].predict(texts)] for t in TARGETS}
+        return {t: labels for t, (labels, _) in self.predict_with_confidence(texts).items()}
+
+    def predict_with_confidence(self, texts: list[str]) -> dict[str, tuple[list[str], list[float]]]:
+        """Per target: the most probable label of every text and its probability."""
+        out = {}
+        for target in TARGETS:
+            est = self.estimators[target]
+            proba = est.predict_proba(texts)
+            best = np.argmax(proba, axis=1)
+            out[target] = ([str(est.classes_[j]) for j in best], [float(p) for p in proba.max(axis=1)])
+        return out
+
+    def threshold(self, target: str, accuracy: float) -> float | None:
+        """Lowest confidence whose suggestions reached ``accuracy`` on the model's calibration set.
+
+        None when the model carries no table for the target (older files) or none reached it.
+        """
+        table = self.info.get("calibration", {}).get("tables", {}).get(target)
+        return threshold_for(table, accuracy) if table else None
+
+    def calibrate(self, examples: list[Example], name: str) -> None:
+        """Measure the confidence thresholds on labelled reports the model did not learn from."""
+        found = self.predict_with_confidence([ex.text for ex in examples])
+        tables = {}
+        for target, (labels, conf) in found.items():
+            truth = [ex.target(target) for ex in examples]
+            tables[target] = threshold_table(conf, [t == p for t, p in zip(truth, labels)])
+        self.info["calibration"] = {"set": name, "n": len(examples), "tables": tables}
 
     def suggest(self, texts: list[str], k: int = 3) -> list[dict[str, list[tuple[str, float]]]]:
         """The ``k`` most probable labels of every target, per text, best first."""
@@ -100,7 +128,7 @@ def train(examples: list[Example], *, strategy: str = "auto", corpus: str = "",
     selection = {}
     if strategy == "auto":
         for candidate in STRATEGIES:
-            pairs, _ = cross_validate_target(texts, labels["root_cause"], "root_cause", candidate,
+            pairs, _, _ = cross_validate_target(texts, labels["root_cause"], "root_cause", candidate,
                                              folds=SELECTION_FOLDS, on_fold=on_step)
             selection[candidate] = scores([t for t, _ in pairs], [p for _, p in pairs])
         strategy = choose_strategy(selection)

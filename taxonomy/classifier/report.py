@@ -10,6 +10,9 @@ from enginebugs.taxonomy import TAXONOMY
 from enginebugs.taxonomy.classifier.evaluation import Scores, TargetReport
 
 
+SHOWN_COVERAGES = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
 def as_json(reports: dict[str, TargetReport]) -> str:
     return json.dumps({target: r.as_dict() for target, r in reports.items()}, indent=2)
 
@@ -30,6 +33,14 @@ def print_reports(console: Console, reports: dict[str, TargetReport], title: str
         if r.strategies:
             console.print(f"{target.replace('_', ' ')}: " + ", ".join(
                 f"{k} macro-F1 {v.macro_f1:.3f}" for k, v in r.strategies.items()) + f" -> kept {r.strategy}")
+    for target, r in reports.items():
+        if r.confidence:
+            curve = ", ".join(f"{p['coverage']:.0%}: {p['accuracy']:.2f}" for p in r.confidence.curve
+                              if p["coverage"] in SHOWN_COVERAGES)
+            half = r.confidence.at(0.5)
+            console.print(f"{target.replace('_', ' ')} confidence: accuracy at 50% coverage {half['accuracy']:.3f} "
+                          f"(threshold {half['threshold']:.2f}), ECE {r.confidence.ece:.3f}; coverage -> accuracy "
+                          f"{curve}")
     if per_class:
         for target, r in reports.items():
             _per_class(console, target, r)

@@ -15,6 +15,9 @@ from enginebugs.taxonomy.labelling.agreement import AGREEMENT_DIMENSIONS, agreem
 from enginebugs.taxonomy.labelling.arbitration import arbitrate_interactively, resolve
 from enginebugs.taxonomy.labelling.coders import coder_answers, display, to_slugs
 from enginebugs.taxonomy.labelling.session import LabelSession, Suggest, build_queue
+
+#: Default accuracy the labeller's suggestions must have reached on the model's calibration set.
+DEFAULT_SUGGEST_ACCURACY = 0.7
 from enginebugs.taxonomy.labelling.spreadsheet import ImportRejected, export_csv, import_rows, parse_csv
 from enginebugs.taxonomy.labelling.terminal import ConsoleInput
 from enginebugs.taxonomy.store import SOURCES
@@ -47,9 +50,13 @@ def _require(value: str | None, option: str) -> str:
 @click.option("--model", type=click.Path(dir_okay=False),
               help="Classifier for suggestions (default: the trained default model).")
 @click.option("--no-suggestions", is_flag=True, help="Do not show the classifier's suggestions.")
+@click.option("--suggest-accuracy", default=DEFAULT_SUGGEST_ACCURACY, show_default=True,
+              type=click.FloatRange(0, 1),
+              help="Show a suggestion only when its confidence is at or above the threshold at which the "
+                   "model's suggestions reached this accuracy on its calibration set (0 shows all).")
 @click.option("--page-lines", default=20, show_default=True, help="Body lines shown per page.")
 @click.pass_context
-def label(ctx, db, coder, engine, source, review, model, no_suggestions, page_lines) -> None:
+def label(ctx, db, coder, engine, source, review, model, no_suggestions, suggest_accuracy, page_lines) -> None:
     """Label bug records by open coding: two coders, agreement, arbitration.
 
     Without a subcommand, starts the interactive labeller for one coder. It shows each record's
@@ -57,7 +64,8 @@ def label(ctx, db, coder, engine, source, review, model, no_suggestions, page_li
     cause(s), component, phase and, for unexpected output, its subtype. Type numbers or names,
     several separated by commas; s skips, u undoes, q quits. Every answer is saved at once;
     the next session resumes where you stopped. With a trained classifier (enginebugs classify
-    train) its top-3 suggestions are shown with their probabilities.
+    train) its top-3 suggestions are shown with their probabilities, those below the confidence
+    threshold for --suggest-accuracy left out.
 
     \b
     Examples:
@@ -77,14 +85,19 @@ def label(ctx, db, coder, engine, source, review, model, no_suggestions, page_li
                 raise UserError(f"{db} holds no records: import some first (enginebugs study import, mine)")
             console.print(f"nothing left to label for {coder} (use --all to review finished records)")
             return
-        suggest = None if no_suggestions else _suggester(model, console)
+        suggest = None if no_suggestions else _suggester(model, console, suggest_accuracy)
         result = LabelSession(store, coder, queue, reader=ConsoleInput(console), console=console,
                               suggest=suggest, review=review, page_lines=page_lines).run()
     console.print(f"{result.answers_saved} answer(s) saved this session; "
                   f"{result.records_completed} of {len(queue)} record(s) in this queue complete for {coder}")
 
 
-def _suggester(model_path: str | None, console: Console) -> Suggest | None:
+def _suggester(model_path: str | None, console: Console, accuracy: float = 0.0) -> Suggest | None:
+    """The model's top-3 per dimension, only those at or above the confidence threshold for ``accuracy``.
+
+    A model without a calibration table (older files) shows everything; where no threshold reaches
+    the accuracy, the dimension gets no suggestion.
+    """
     from enginebugs.taxonomy.classifier.corpus import compose_text
     from enginebugs.taxonomy.classifier.default import load_default_model
     from enginebugs.taxonomy.classifier.model import ModelError, PreLabelModel
@@ -97,9 +110,19 @@ def _suggester(model_path: str | None, console: Console) -> Suggest | None:
         console.print("[dim]no classifier trained yet: `enginebugs classify train` enables suggestions[/dim]")
         return None
 
+    calibrated = bool(model.info.get("calibration"))
+    floors = {dim: (model.threshold(dim, accuracy) if accuracy and calibrated else 0.0)
+              for dim in ("symptom", "root_cause")}
+    if accuracy and calibrated:
+        shown = ", ".join(f"{dim.replace('_', ' ')} >= {floor:.0%}" if floor is not None
+                          else f"{dim.replace('_', ' ')}: none" for dim, floor in floors.items())
+        console.print(f"[dim]suggestions at {accuracy:.0%} accuracy on {model.info['calibration']['set']}: "
+                      f"{shown}[/dim]")
+
     def suggest(rec: dict) -> dict:
         found = model.suggest([compose_text(rec.get("title"), rec.get("body"), rec.get("comments"))])[0]
-        return {dim: found[dim] for dim in ("symptom", "root_cause")}
+        return {dim: [(s, p) for s, p in found[dim] if floors[dim] is not None and p >= floors[dim]]
+                for dim in floors}
 
     return suggest
 
