@@ -1,0 +1,69 @@
+"""Planted faults: wrapper engines that break one thing, the negative controls of the oracles.
+
+Each wrapper delegates to an inner engine and corrupts one behaviour the way real engine bugs do:
+
+==========================  ====================================================  =========================
+plugin factory              what it breaks                                        oracle that must fire
+==========================  ====================================================  =========================
+``leading_space_dropper``   tokenize() drops one leading space                     tokenization.ids
+``utf8_stream_splitter``    stream_detokenize() decodes token by token (splits     tokenization.streaming
+                            multi-byte UTF-8 into U+FFFD)
+``stale_prefix_cache``      a prefix-cache hit keeps stale KV entries past the     cache.prefix_reuse
+                            shared prefix
+``batch_crosstalk``         a batch row sees the previous row's last token         batch.needle, batch.order
+``logit_noise``             small deterministic noise on every log-probability     precision.logprobs / kld
+``seed_drift``              every seeded request draws from the seed plus a         sampling.seeded
+                            running count (the request's RNG stream is not its own)
+``abort_on_generate``       the process aborts in generate()                       engine.crash
+``hang_on_generate``        generate() never returns                               engine.hang
+==========================  ====================================================  =========================
+
+As plugins: ``--engine-plugin enginebugs.difftest.faults:leading_space_dropper`` registers an engine named
+``leading_space_dropper``; its configurations name the engine they wrap with the ``wraps`` knob
+(default ``transformers``), e.g. ``leading_space_dropper:f32:wraps=llamacpp``. In-process:
+``LeadingSpaceDropper(inner=engine)``.
+"""
+from __future__ import annotations
+
+from enginebugs.difftest.faults.base import DEFAULT_WRAPPED, FaultyEngine
+from enginebugs.difftest.faults.batch import BatchCrosstalk
+from enginebugs.difftest.faults.cache import StalePrefixCache
+from enginebugs.difftest.faults.precision import LogitNoise
+from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
+from enginebugs.difftest.faults.sampling import SeedDrift
+from enginebugs.difftest.faults.tokenizer import LeadingSpaceDropper, Utf8StreamSplitter
+
+FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, StalePrefixCache, BatchCrosstalk,
+                                    LogitNoise, SeedDrift, AbortOnGenerate, HangOnGenerate)}
+
+
+def leading_space_dropper() -> LeadingSpaceDropper:
+    return LeadingSpaceDropper()
+
+
+def utf8_stream_splitter() -> Utf8StreamSplitter:
+    return Utf8StreamSplitter()
+
+
+def stale_prefix_cache() -> StalePrefixCache:
+    return StalePrefixCache()
+
+
+def batch_crosstalk() -> BatchCrosstalk:
+    return BatchCrosstalk()
+
+
+def logit_noise() -> LogitNoise:
+    return LogitNoise()
+
+
+def seed_drift() -> SeedDrift:
+    return SeedDrift()
+
+
+def abort_on_generate() -> AbortOnGenerate:
+    return AbortOnGenerate()
+
+
+def hang_on_generate() -> HangOnGenerate:
+    return HangOnGenerate()

@@ -1,0 +1,39 @@
+"""Planted prefix-cache faults."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from enginebugs.difftest.faults.base import FaultyEngine
+from enginebugs.difftest.protocol import Generation
+
+
+class StalePrefixCache(FaultyEngine):
+    """On a prefix-cache hit (at least ``MIN_HIT`` shared leading tokens with the previous call)
+    the entries after the shared prefix are not invalidated: the model sees the previous prompt's
+    tokens there, up to the new prompt's last token."""
+
+    name = "stale_prefix_cache"
+    adds = frozenset({"prefix_reuse"})
+    MIN_HIT = 3
+
+    def __init__(self, inner: Any | None = None) -> None:
+        super().__init__(inner)
+        self._previous: list[int] = []
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        ids, seen = list(ids), self._previous
+        shared = next((i for i, (a, b) in enumerate(zip(seen, ids)) if a != b), min(len(seen), len(ids)))
+        fed = ids
+        if shared >= self.MIN_HIT and shared < len(ids) - 1 and len(seen) > shared:
+            stale_end = min(len(seen), len(ids) - 1)
+            fed = seen[:stale_end] + ids[stale_end:]
+        self._previous = ids
+        gen = self.inner.generate(fed, max_new_tokens, top_k, seed)
+        return dataclasses.replace(gen, prompt_ids=ids)
+
+    def reset_prefix_cache(self) -> bool:
+        self._previous = []
+        return super().reset_prefix_cache()
+
+

@@ -1,0 +1,61 @@
+"""Planted numerical faults."""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from enginebugs.difftest.faults.base import FaultyEngine
+from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK
+
+
+class LogitNoise(FaultyEngine):
+    """Subtracts ``SIGMA * |z|`` from every log-probability, ``z`` drawn from a generator seeded
+    by the context, so the same context always gets the same noise (cache and batch oracles stay
+    quiet; only comparisons with another engine see it)."""
+
+    name = "logit_noise"
+    SIGMA = 0.1
+
+    def _noise(self, context: list[int], vocab: int) -> np.ndarray:
+        seed = zlib.crc32(np.asarray(context, dtype=np.int64).tobytes())
+        return -self.SIGMA * np.abs(np.random.default_rng(seed).standard_normal(vocab))
+
+    def load(self, model: ModelSpec, config: EngineConfig) -> None:
+        super().load(model, config)
+        self._vocab_size = model.vocab_size or 1 << 16
+
+    def _vocab(self) -> int:
+        return getattr(self, "_vocab_size", 1 << 16)
+
+    def _noisy_top(self, top: TopK, context: list[int]) -> TopK:
+        noise = self._noise(context, max(max(top.ids, default=0) + 1, self._vocab()))
+        pairs = sorted(((lp + float(noise[i]), i) for i, lp in zip(top.ids, top.logprobs)), key=lambda p: -p[0])
+        return TopK([i for _, i in pairs], [lp for lp, _ in pairs])
+
+    def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
+        scores = self.inner.prompt_logprobs(ids, top_k, full)
+        tops = [self._noisy_top(t, list(ids[: i + 1])) for i, t in enumerate(scores.top)]
+        token_lps = [lp + float(self._noise(list(ids[: i + 1]), max(ids[i + 1] + 1, self._vocab()))[ids[i + 1]])
+                     for i, lp in enumerate(scores.token_logprobs)]
+        path = scores.full_logprobs_file
+        if path:
+            full_lp = np.load(path)
+            for i in range(len(full_lp)):
+                full_lp[i] += self._noise(list(ids[: i + 1]), max(full_lp.shape[1], self._vocab()))[: full_lp.shape[1]]
+            path = str(Path(path).with_name(Path(path).stem + "-noisy.npy"))
+            np.save(path, full_lp.astype(np.float32))
+        return PromptScores(list(ids), token_lps, tops, path)
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        gen = self.inner.generate(ids, max_new_tokens, top_k, seed)
+        context = list(ids)
+        tops = []
+        for token, top in zip(gen.token_ids, gen.top):
+            tops.append(self._noisy_top(top, context))
+            context.append(token)
+        return dataclasses.replace(gen, top=tops)
+
+
