@@ -47,6 +47,7 @@ class RunData:
     needle: str = ""
     placements: list[int] = field(default_factory=list)
     special_ids: set[int] = field(default_factory=set)
+    special_cases: list[tuple[int, list[int]]] = field(default_factory=list)
     prefix_prompts: list[int] = field(default_factory=list)
     vocab_size: int = 0
     sampling_seed: int = 0
@@ -110,6 +111,38 @@ def tokenization_checks(d: RunData) -> Iterator[Outcome]:
         for j, prompt in enumerate(d.prompts):  # the text tokens this engine generated for the prompt
             yield _check("tokenization.streaming", (s,), prompt, tokenization.streaming_matches,
                          s.get(("genids", j)), s.get(("gendec", j)), s.get(("genstream", j)))
+        yield from special_token_checks(d, s)
+    yield from generated_text_checks(d)
+
+
+def special_token_checks(d: RunData, s: Session) -> Iterator[Outcome]:
+    """Decode (against the reference) and streaming (against the engine's own decode, with the
+    special tokens rendered or dropped) of ids holding special tokens."""
+    ref = d.reference
+    for n, (i, ids) in enumerate(d.special_cases):
+        text = d.strings[i][1]
+        if s is not ref:
+            yield _check("tokenization.decode", (ref, s), text, lambda e, a, r=ids: tokenization.decode_match(r, e, a),
+                         ref.get(("sdec", n)), s.get(("sdec", n)))
+        yield _check("tokenization.streaming", (s,), text,
+                     lambda full, plain, chunks, r=ids: tokenization.streaming_matches_special(r, full, plain, chunks),
+                     s.get(("sdec", n)), s.get(("dec", i)), s.get(("sstream", n)))
+
+
+def generated_text_checks(d: RunData) -> Iterator[Outcome]:
+    """Every configuration's generated text against its own decode of its generated ids; for one
+    configuration per engine also against the reference's decode of the same ids."""
+    ref = d.reference
+    compared = {t.label for t in d.token_sessions()} - {ref.label}
+    for s in d.sessions:
+        pair = (ref, s) if s.label in compared else (s,)
+        for j, prompt in enumerate(d.prompts):
+            refs = ((ref.get(("gentext.ref", s.label, j)), ref.get(("gentext.refplain", s.label, j)))
+                    if s.label in compared else (None, None))
+            yield _check("tokenization.generated_text", pair, prompt,
+                         lambda g, full, plain, r=refs: tokenization.generated_text(
+                             g.token_ids, g.text, full, plain, *(x if isinstance(x, str) else None for x in r)),
+                         s.get(("gen", j)), s.get(("gentext.full", j)), s.get(("gendec", j)))
 
 
 # -- one engine's numbers -----------------------------------------------------------------------

@@ -169,12 +169,15 @@ class Runner:
         data.special_ids = self._special_ids(ref)
         if not ref.alive or not all(data.prompt_ids):
             return data
-        self._each(token_sessions, lambda s: self._record_text(s, ref, strings, prompts, tick))
+        data.special_cases = special_sequences([ref.get(("tok", i)) for i in range(len(strings))],
+                                               sorted(data.special_ids))
+        self._each(token_sessions, lambda s: self._record_text(s, ref, strings, prompts, data.special_cases, tick))
         plan = self._batch_plan(rng, data.prompt_ids, needle if isinstance(needle, list) else data.prompt_ids[0])
         data.placements = [pos for pos, _ in plan["placed"]]
         data.prefix_prompts = prefix_prompt_choice(data.prompt_ids, suite.prefix_prompts)
         data.sampling_seed = SAMPLING_SEED + self.options.seed
         self._each(self.sessions, lambda s: self._record_model(s, data, plan, s in token_sessions, tick))
+        record_reference_decodes(ref, token_sessions, len(prompts))
         return data
 
     def _each(self, sessions: list[Session], work: Callable[[Session], None]) -> None:
@@ -199,7 +202,8 @@ class Runner:
                 special.add(ids[0])
         return special
 
-    def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], tick: Callable) -> None:
+    def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], special_cases: list,
+                     tick: Callable) -> None:
         """Decode, stream and round-trip every string: one batch round trip per method (the
         worker pipe would otherwise cost more than the tokenizer work itself)."""
         if s is not ref:
@@ -216,6 +220,9 @@ class Runner:
                 else:
                     own.append(i)
         record_each(s, [("rt", i) for i in own], "detokenize", [s.get(("tok", i)) for i in own])
+        special = [ids for _, ids in special_cases]
+        for key, method in (("sdec", "detokenize"), ("sstream", "stream_detokenize")):
+            record_each(s, [(key, n) for n in range(len(special))], method, special)
         tick(4 * len(strings) + 2 * len(prompts))
 
     def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
@@ -227,12 +234,15 @@ class Runner:
                 s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
                 # Streams legitimately differ on rendering special tokens (llama-server drops them):
                 # the streaming oracle checks the generated text tokens only.
-                text_ids = [t for t in gen.token_ids if t not in data.special_ids]
-                s.records[("genids", j)] = text_ids
-                if text_checks:
-                    s.call(("gendec", j), "detokenize", ids=text_ids)
-                    s.call(("genstream", j), "stream_detokenize", ids=text_ids)
+                s.records[("genids", j)] = [t for t in gen.token_ids if t not in data.special_ids]
             tick(5)
+        # The generated text against the engine's own decode of its generated ids (all ids; text ids
+        # only), and each engine's stream of them: one batch round trip per method.
+        done = [j for j in range(len(data.prompt_ids)) if isinstance(s.records.get(("genids", j)), list)]
+        record_each(s, [("gendec", j) for j in done], "detokenize", [s.records[("genids", j)] for j in done])
+        record_each(s, [("gentext.full", j) for j in done], "detokenize", [s.records[("gen", j)].token_ids for j in done])
+        if text_checks:
+            record_each(s, [("genstream", j) for j in done], "stream_detokenize", [s.records[("genids", j)] for j in done])
         for j in data.prefix_prompts:
             self._record_prefix(s, data, j)
             tick(4)
@@ -359,6 +369,38 @@ def record_each(s: Session, keys: list, method: str, items: list, **common: Any)
         return
     for key, item in zip(keys, items):
         s.call(key, method, **{BATCHED[batch].arg: item}, **common)
+
+
+def special_sequences(string_ids: list, special: list[int], count: int = 8) -> list[tuple[int, list[int]]]:
+    """Id sequences holding special tokens (``(string index, ids)``): the ids of the first ``count``
+    strings of two or more tokens with a special token before them, one in the middle and one after
+    them (the special ids taken in turn): detokenizers mangle the spaces next to special tokens.
+    Without the special tokens each is the string's own ids."""
+    out: list[tuple[int, list[int]]] = []
+    if not special:
+        return out
+    for i, ids in enumerate(string_ids):
+        if len(out) >= count:
+            break
+        if isinstance(ids, list) and len(ids) >= 2:
+            a, b, c = (special[(len(out) + k) % len(special)] for k in range(3))
+            mid = len(ids) // 2
+            out.append((i, [a] + ids[:mid] + [b] + ids[mid:] + [c]))
+    return out
+
+
+def record_reference_decodes(ref: Session, sessions: list[Session], prompts: int) -> None:
+    """The reference's decode of every listed session's generated ids (all ids, text ids only),
+    under ``("gentext.ref", label, j)`` / ``("gentext.refplain", label, j)``, in one round trip each."""
+    full, plain = [], []
+    for s in sessions:
+        for j in range(prompts):
+            gen, text_ids = s.records.get(("gen", j)), s.records.get(("genids", j))
+            if isinstance(text_ids, list) and not isinstance(gen, Missing):
+                full.append((("gentext.ref", s.label, j), gen.token_ids))
+                plain.append((("gentext.refplain", s.label, j), text_ids))
+    for pairs in (full, plain):
+        record_each(ref, [k for k, _ in pairs], "detokenize", [ids for _, ids in pairs])
 
 
 def prefix_prompt_choice(prompt_ids: list[list[int]], count: int) -> list[int]:

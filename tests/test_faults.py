@@ -15,6 +15,8 @@ EXPECTED = {
     "stale_prefix_cache": ({"cache.prefix_reuse"}, "incorrect-cache-management", "resource-manager"),
     "batch_crosstalk": ({"batch.needle", "batch.order"}, "incorrect-cache-management", "job-manager"),
     "logit_noise": ({"precision.tokens", "precision.logprobs", "precision.kld"}, "numerical-issue", "operators"),
+    "special_space_mangler": ({"tokenization.decode"}, "incorrect-detokenization", "output-processor"),
+    "generated_text_mangler": ({"tokenization.generated_text"}, "incorrect-detokenization", "output-processor"),
 }
 
 

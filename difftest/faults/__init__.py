@@ -8,6 +8,8 @@ plugin factory              what it breaks                                      
 ``leading_space_dropper``   tokenize() drops one leading space                     tokenization.ids
 ``utf8_stream_splitter``    stream_detokenize() decodes token by token (splits     tokenization.streaming
                             multi-byte UTF-8 into U+FFFD)
+``special_space_mangler``   decode/stream drop the space after a special token     tokenization.decode
+``generated_text_mangler``  Generation.text loses the first token's leading space   tokenization.generated_text
 ``stale_prefix_cache``      a prefix-cache hit keeps stale KV entries past the     cache.prefix_reuse
                             shared prefix
 ``batch_crosstalk``         a batch row sees the previous row's last token         batch.needle, batch.order
@@ -31,39 +33,22 @@ from enginebugs.difftest.faults.cache import StalePrefixCache
 from enginebugs.difftest.faults.precision import LogitNoise
 from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
 from enginebugs.difftest.faults.sampling import SeedDrift
-from enginebugs.difftest.faults.tokenizer import LeadingSpaceDropper, Utf8StreamSplitter
+from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingSpaceDropper, SpecialSpaceMangler,
+                                                  Utf8StreamSplitter)
 
-FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, StalePrefixCache, BatchCrosstalk,
-                                    LogitNoise, SeedDrift, AbortOnGenerate, HangOnGenerate)}
+#: Every planted fault by plugin name. ``--engine-plugin enginebugs.difftest.faults:NAME`` calls
+#: ``NAME()``: each name below is its class (an unwrapped instance that creates its inner engine at load).
+FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, SpecialSpaceMangler, GeneratedTextMangler,
+                                    StalePrefixCache, BatchCrosstalk, LogitNoise, SeedDrift, AbortOnGenerate,
+                                    HangOnGenerate)}
 
-
-def leading_space_dropper() -> LeadingSpaceDropper:
-    return LeadingSpaceDropper()
-
-
-def utf8_stream_splitter() -> Utf8StreamSplitter:
-    return Utf8StreamSplitter()
-
-
-def stale_prefix_cache() -> StalePrefixCache:
-    return StalePrefixCache()
-
-
-def batch_crosstalk() -> BatchCrosstalk:
-    return BatchCrosstalk()
-
-
-def logit_noise() -> LogitNoise:
-    return LogitNoise()
-
-
-def seed_drift() -> SeedDrift:
-    return SeedDrift()
-
-
-def abort_on_generate() -> AbortOnGenerate:
-    return AbortOnGenerate()
-
-
-def hang_on_generate() -> HangOnGenerate:
-    return HangOnGenerate()
+leading_space_dropper = LeadingSpaceDropper
+utf8_stream_splitter = Utf8StreamSplitter
+special_space_mangler = SpecialSpaceMangler
+generated_text_mangler = GeneratedTextMangler
+stale_prefix_cache = StalePrefixCache
+batch_crosstalk = BatchCrosstalk
+logit_noise = LogitNoise
+seed_drift = SeedDrift
+abort_on_generate = AbortOnGenerate
+hang_on_generate = HangOnGenerate
