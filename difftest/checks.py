@@ -263,6 +263,11 @@ def cache_checks(d: RunData) -> Iterator[Outcome]:
                                "from its cache (the reset did not take)")
             yield _check("cache.prefix_reuse", (s,), d.prompts[j], lambda c, h: cache.cold_vs_hot(c, h, tol),
                          cold, hot)
+            for tag in ("branch", "after"):  # the other calls of the sequence vs the same prompt on a fresh cache
+                call = s.get(("prefix.fresh", tag, j))
+                yield _check("cache.prefix_reuse", (s,), d.prompts[j],
+                             lambda f, x, t=tag: cache.sequence_call_vs_fresh(f, x, t, tol), call,
+                             s.get((f"prefix.{tag}", j)))
 
 
 def batch_checks(d: RunData) -> Iterator[Outcome]:

@@ -261,13 +261,16 @@ class Runner:
         tick(3)
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
-        """Cold: right after the engine's ``reset_prefix_cache`` where it offers one (a hash-based
-        cache such as vLLM's still holds the blocks of this prompt's earlier calls), else after an
-        unrelated prompt. Hot: after a prompt sharing the first 2/3 of the ids."""
+        """A reuse sequence on one cache: cold (right after the engine's ``reset_prefix_cache``
+        where it offers one: a hash-based cache such as vLLM's still holds the blocks of this
+        prompt's earlier calls; else after an unrelated prompt), branch (a prompt sharing the first
+        2/3 of the ids, then other tokens), hot (the prompt again) and after (a prompt with another
+        prefix). Then the branch and after prompts again on a fresh cache: every call of the
+        sequence has a fresh-cache counterpart (the cold call is its own)."""
         if not s.alive:
             return
         if "prefix_reuse" not in s.capabilities:
-            for key in ("prefix.cold", "prefix.hot"):
+            for key in PREFIX_KEYS:
                 s.skip((key, j), f"{s.label} does not declare capability 'prefix_reuse'")
             return
         ids, n, k = data.prompt_ids[j], self.suite.max_new_tokens, self.suite.top_k
@@ -275,11 +278,19 @@ class Runner:
         unrelated = [ids[0]] + [t for t in other[1:] if t != ids[1]] or other
         shared = max(2, 2 * len(ids) // 3)
         branch = ids[:shared] + [t for t in other[1:] if t != ids[shared % len(ids)]][:max(2, len(ids) - shared)]
-        if isinstance(s.call(("prefix.reset", j), "reset_prefix_cache"), Missing):
-            s.call(("prefix.flush", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
+
+        def fresh(tag: str, flush_with: list[int]) -> None:
+            if isinstance(s.call(("prefix.reset", tag, j), "reset_prefix_cache"), Missing):
+                s.call(("prefix.flush", tag, j), "generate", ids=flush_with, max_new_tokens=1, top_k=k)
+
+        fresh("cold", unrelated)
         s.call(("prefix.cold", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
         s.call(("prefix.branch", j), "generate", ids=branch, max_new_tokens=1, top_k=k)
         s.call(("prefix.hot", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+        s.call(("prefix.after", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
+        for tag, prompt, flush_with in (("branch", branch, unrelated), ("after", unrelated, ids)):
+            fresh(tag, flush_with)
+            s.call(("prefix.fresh", tag, j), "generate", ids=prompt, max_new_tokens=1, top_k=k)
 
     def _record_seeded(self, s: Session, data: RunData) -> None:
         """The first prompt sampled with one seed twice, then co-batched between two unseeded
@@ -340,6 +351,9 @@ class Runner:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
+
+#: What the prefix-reuse oracle reads (skipped together where the engine declares no prefix reuse).
+PREFIX_KEYS = ("prefix.cold", "prefix.branch", "prefix.hot", "prefix.after")
 
 #: What the seeded-sampling oracle reads: the seeded sample, its repeat and its co-batched repeat.
 SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")

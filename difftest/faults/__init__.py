@@ -12,6 +12,8 @@ plugin factory              what it breaks                                      
 ``generated_text_mangler``  Generation.text loses the first token's leading space   tokenization.generated_text
 ``stale_prefix_cache``      a prefix-cache hit keeps stale KV entries past the     cache.prefix_reuse
                             shared prefix
+``length_keyed_prefix_cache``  a prompt of a cached prompt's length gets its KV     cache.prefix_reuse (branch)
+                            entries (the branch call; the hot call is right)
 ``batch_crosstalk``         a batch row sees the previous row's last token         batch.needle, batch.order
 ``logit_noise``             small deterministic noise on every log-probability     precision.logprobs / kld
 ``seed_drift``              every seeded request draws from the seed plus a         sampling.seeded
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from enginebugs.difftest.faults.base import DEFAULT_WRAPPED, FaultyEngine
 from enginebugs.difftest.faults.batch import BatchCrosstalk
-from enginebugs.difftest.faults.cache import StalePrefixCache
+from enginebugs.difftest.faults.cache import LengthKeyedPrefixCache, StalePrefixCache
 from enginebugs.difftest.faults.precision import LogitNoise
 from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
 from enginebugs.difftest.faults.sampling import SeedDrift
@@ -39,7 +41,7 @@ from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingS
 #: Every planted fault by plugin name. ``--engine-plugin enginebugs.difftest.faults:NAME`` calls
 #: ``NAME()``: each name below is its class (an unwrapped instance that creates its inner engine at load).
 FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, SpecialSpaceMangler, GeneratedTextMangler,
-                                    StalePrefixCache, BatchCrosstalk, LogitNoise, SeedDrift, AbortOnGenerate,
+                                    StalePrefixCache, LengthKeyedPrefixCache, BatchCrosstalk, LogitNoise, SeedDrift, AbortOnGenerate,
                                     HangOnGenerate)}
 
 leading_space_dropper = LeadingSpaceDropper
@@ -47,6 +49,7 @@ utf8_stream_splitter = Utf8StreamSplitter
 special_space_mangler = SpecialSpaceMangler
 generated_text_mangler = GeneratedTextMangler
 stale_prefix_cache = StalePrefixCache
+length_keyed_prefix_cache = LengthKeyedPrefixCache
 batch_crosstalk = BatchCrosstalk
 logit_noise = LogitNoise
 seed_drift = SeedDrift

@@ -37,3 +37,29 @@ class StalePrefixCache(FaultyEngine):
         return super().reset_prefix_cache()
 
 
+
+
+class LengthKeyedPrefixCache(FaultyEngine):
+    """A prefix cache keyed by the prompt's length (a hash over too little): a prompt of the same
+    length as a cached one but other tokens gets the cached prompt's KV entries for all but its
+    last token. The first prompt of each length owns the slot, so repeating that prompt is served
+    right: only the call that branches off a shared prefix (same length, other tail) is corrupted."""
+
+    name = "length_keyed_prefix_cache"
+    adds = frozenset({"prefix_reuse"})
+
+    def __init__(self, inner: Any | None = None) -> None:
+        super().__init__(inner)
+        self._slots: dict[int, list[int]] = {}
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        ids = list(ids)
+        cached = self._slots.setdefault(len(ids), ids)
+        fed = cached[:-1] + ids[-1:] if cached != ids and len(ids) > 1 else ids
+        gen = self.inner.generate(fed, max_new_tokens, top_k, seed)
+        return dataclasses.replace(gen, prompt_ids=ids)
+
+    def reset_prefix_cache(self) -> bool:
+        self._slots.clear()
+        reset = getattr(self.inner, "reset_prefix_cache", None)
+        return reset() if reset is not None else True

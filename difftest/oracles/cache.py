@@ -38,6 +38,16 @@ def cold_vs_hot(cold: Generation, hot: Generation, tol: Tolerance) -> Verdict:
     return _prefixed(generations_close(cold, hot, tol, CACHE), "cold vs hot prefix cache")
 
 
+def sequence_call_vs_fresh(fresh: Generation, in_sequence: Generation, call: str, tol: Tolerance) -> Verdict:
+    """One call of a prefix-reuse sequence (``call``: ``branch``, the prompt that branches off the
+    cached prefix; ``after``, a prompt after another prefix) vs the same prompt on a fresh cache: a
+    cache keyed too coarsely corrupts such an intermediate call and may still serve the hot call right."""
+    verdict = _prefixed(generations_close(fresh, in_sequence, tol, CACHE), f"{call} call of the reuse sequence vs "
+                        "the same prompt on a fresh cache")
+    verdict.metrics["sequence_call"] = call
+    return verdict
+
+
 def chunked_vs_whole(whole: PromptScores, chunked: PromptScores, tol: Tolerance) -> Verdict:
     """Prompt scores with the prefill in one piece vs in chunks."""
     return _prefixed(scores_close(whole, chunked, tol, CACHE), "whole vs chunked prefill")
