@@ -67,5 +67,8 @@ COMPONENT_OF_ROOT_CAUSE = {"incorrect-tokenization": "input-processor",
 #: Component of a crash or hang by the method it happened in (a batch method: its single method's).
 COMPONENT_OF_METHOD = {"load": "model-loader", "tokenize": "input-processor", "detokenize": "output-processor",
                        "stream_detokenize": "output-processor", "generate_batch": "job-manager"}
+#: Calls of the prefix-reuse sequence that follow a call sharing their prefix (a cache hit): an
+#: engine failure there is filed as a cache fault, with the call named.
+AFTER_CACHE_HIT = frozenset({"prefix.branch", "prefix.hot", "prefix.after"})
 ROOT_CAUSE_OF_METHOD = {"load": "incompatible-model", "tokenize": "incorrect-tokenization",
                         "detokenize": "incorrect-detokenization", "stream_detokenize": "incorrect-detokenization"}

@@ -278,7 +278,7 @@ def batch_checks(d: RunData) -> Iterator[Outcome]:
         for p, pos in enumerate(d.placements):
             batch = s.get(("batch.placed", p))
             yield _check("batch.needle", (s,), d.needle,
-                         lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol), alone, batch)
+                         lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol, b), alone, batch)
         first, second, order = s.get("batch.first"), s.get("batch.reordered"), s.records.get("batch.order", [])
         yield _check("batch.order", (s,), None, lambda x, y: cache.order_invariance(x, y, order, tol), first, second)
 

@@ -14,6 +14,8 @@ EXPECTED = {
     "utf8_stream_splitter": ({"tokenization.streaming"}, "incorrect-character-encoding", "output-processor"),
     "stale_prefix_cache": ({"cache.prefix_reuse"}, "incorrect-cache-management", "resource-manager"),
     "length_keyed_prefix_cache": ({"cache.prefix_reuse"}, "incorrect-cache-management", "resource-manager"),
+    "row_permuter": ({"batch.needle", "batch.order"}, "incorrect-job-context-management", "job-manager"),
+    "early_stop": ({"precision.tokens"}, "incorrect-conditional-logic", "operators"),
     "batch_crosstalk": ({"batch.needle", "batch.order"}, "incorrect-cache-management", "job-manager"),
     "logit_noise": ({"precision.tokens", "precision.logprobs", "precision.kld"}, "numerical-issue", "operators"),
     "special_space_mangler": ({"tokenization.decode"}, "incorrect-detokenization", "output-processor"),
@@ -141,3 +143,26 @@ def test_length_keyed_cache_is_caught_on_the_branch_call_only():
     f = next(f for f in result.findings if f.oracle == "cache.prefix_reuse")
     assert f.metrics["sequence_call"] == "branch" and "branch call of the reuse sequence" in f.message
     assert all(e["message"].startswith("branch call") for e in f.examples)
+
+
+def test_attribution_of_length_and_permuted_rows(runs):
+    early = runs["early_stop"].findings[0]
+    assert early.output_subtype == "length" and early.divergence_class == "length" and "lengths differ" in early.message
+    permuted = {f.oracle: f for f in runs["row_permuter"].findings}
+    assert all(f.metrics["divergence_class"] == "rows-permuted" for f in permuted.values())
+    assert "rows permuted" in permuted["batch.order"].message
+    crosstalk = runs["batch_crosstalk"].findings  # mixed rows stay a cache fault
+    assert all(f.root_cause == "incorrect-cache-management" for f in crosstalk)
+
+
+def test_engine_error_after_a_prefix_hit_keeps_the_cache_context():
+    result = run_fake(["fake:f32", "error_after_prefix_hit:f32:wraps=fake"], reference="fake:f32")
+    assert [f.oracle for f in result.findings] == ["engine.error"]
+    f = result.findings[0]
+    assert (f.symptom, f.root_cause, f.component) == ("crash", "incorrect-cache-management", "resource-manager")
+    assert "prefix.branch" in f.metrics["cache_context"] and "prefix-cache hit" in f.message
+    from enginebugs.difftest.results import _failure_finding
+    from enginebugs.difftest.session import Failure
+
+    plain = _failure_finding(Failure("error", "x:f32", "x", "generate", "RuntimeError: boom", keys=["gen"]))
+    assert plain.root_cause == "incorrect-algorithm-implementation" and "cache_context" not in plain.metrics

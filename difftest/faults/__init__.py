@@ -15,6 +15,10 @@ plugin factory              what it breaks                                      
 ``length_keyed_prefix_cache``  a prompt of a cached prompt's length gets its KV     cache.prefix_reuse (branch)
                             entries (the branch call; the hot call is right)
 ``batch_crosstalk``         a batch row sees the previous row's last token         batch.needle, batch.order
+``row_permuter``            outputs come back longest prompt first, not in request   batch.needle, batch.order
+                            order (Incorrect Job Context Management)
+``early_stop``              one token short on prompts of even length              precision.tokens (length subtype)
+``error_after_prefix_hit``  an internal error when a prompt reuses a cached prefix  engine.error (cache context)
 ``logit_noise``             small deterministic noise on every log-probability     precision.logprobs / kld
 ``seed_drift``              every seeded request draws from the seed plus a         sampling.seeded
                             running count (the request's RNG stream is not its own)
@@ -30,8 +34,9 @@ As plugins: ``--engine-plugin enginebugs.difftest.faults:leading_space_dropper``
 from __future__ import annotations
 
 from enginebugs.difftest.faults.base import DEFAULT_WRAPPED, FaultyEngine
-from enginebugs.difftest.faults.batch import BatchCrosstalk
-from enginebugs.difftest.faults.cache import LengthKeyedPrefixCache, StalePrefixCache
+from enginebugs.difftest.faults.batch import BatchCrosstalk, RowPermuter
+from enginebugs.difftest.faults.cache import ErrorAfterPrefixHit, LengthKeyedPrefixCache, StalePrefixCache
+from enginebugs.difftest.faults.generation import EarlyStop
 from enginebugs.difftest.faults.precision import LogitNoise
 from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
 from enginebugs.difftest.faults.sampling import SeedDrift
@@ -41,7 +46,8 @@ from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingS
 #: Every planted fault by plugin name. ``--engine-plugin enginebugs.difftest.faults:NAME`` calls
 #: ``NAME()``: each name below is its class (an unwrapped instance that creates its inner engine at load).
 FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, SpecialSpaceMangler, GeneratedTextMangler,
-                                    StalePrefixCache, LengthKeyedPrefixCache, BatchCrosstalk, LogitNoise, SeedDrift, AbortOnGenerate,
+                                    StalePrefixCache, LengthKeyedPrefixCache, ErrorAfterPrefixHit, BatchCrosstalk,
+                                    RowPermuter, EarlyStop, LogitNoise, SeedDrift, AbortOnGenerate,
                                     HangOnGenerate)}
 
 leading_space_dropper = LeadingSpaceDropper
@@ -51,6 +57,9 @@ generated_text_mangler = GeneratedTextMangler
 stale_prefix_cache = StalePrefixCache
 length_keyed_prefix_cache = LengthKeyedPrefixCache
 batch_crosstalk = BatchCrosstalk
+row_permuter = RowPermuter
+early_stop = EarlyStop
+error_after_prefix_hit = ErrorAfterPrefixHit
 logit_noise = LogitNoise
 seed_drift = SeedDrift
 abort_on_generate = AbortOnGenerate

@@ -63,3 +63,28 @@ class LengthKeyedPrefixCache(FaultyEngine):
         self._slots.clear()
         reset = getattr(self.inner, "reset_prefix_cache", None)
         return reset() if reset is not None else True
+
+
+class ErrorAfterPrefixHit(FaultyEngine):
+    """Raises the engine's own internal error when a prompt reuses at least 2/3 of the previous
+    prompt as its prefix (an assertion in the cache-hit path); a cold or unrelated call works."""
+
+    name = "error_after_prefix_hit"
+    adds = frozenset({"prefix_reuse"})
+
+    def __init__(self, inner: Any | None = None) -> None:
+        super().__init__(inner)
+        self._previous: list[int] = []
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        ids, seen = list(ids), self._previous
+        self._previous = ids
+        shared = next((i for i, (a, b) in enumerate(zip(seen, ids)) if a != b), min(len(seen), len(ids)))
+        if len(ids) >= 4 and shared >= 2 * len(ids) // 3:
+            raise RuntimeError(f"cache block table out of sync after reusing {shared} prompt tokens")
+        return self.inner.generate(ids, max_new_tokens, top_k, seed)
+
+    def reset_prefix_cache(self) -> bool:
+        self._previous = []
+        reset = getattr(self.inner, "reset_prefix_cache", None)
+        return reset() if reset is not None else True

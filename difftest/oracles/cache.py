@@ -12,6 +12,8 @@ from enginebugs.difftest.protocol import Generation, PromptScores
 from enginebugs.difftest.tolerances import Tolerance
 
 CACHE = "incorrect-cache-management"
+#: A row's output handed to another row of the batch: the batch scheduler's bookkeeping.
+JOB = "incorrect-job-context-management"
 
 
 def _prefixed(verdict: Verdict, prefix: str) -> Verdict:
@@ -57,11 +59,28 @@ def chunked_generation(whole: Generation, chunked: Generation, tol: Tolerance) -
     return _prefixed(generations_close(whole, chunked, tol, CACHE), "whole vs chunked prefill (generation)")
 
 
+def _found_at(expected: Generation, rows: list[Generation], skip: int, tol: Tolerance) -> int | None:
+    """The row (other than ``skip``) whose output matches ``expected``, if any."""
+    return next((r for r, g in enumerate(rows) if r != skip and generations_close(expected, g, tol).ok), None)
+
+
+def _permuted(verdict: Verdict, row: int, found: int | None) -> Verdict:
+    """Where the expected output came back at another row, the rows were permuted, not mixed."""
+    if not verdict.ok and found is not None:
+        verdict.root_cause = JOB
+        verdict.metrics.update(divergence_class="rows-permuted", returned_at_row=found)
+        verdict.message = f"row {row}'s output came back at row {found} (rows permuted); {verdict.message}"
+    return verdict
+
+
 def batch_invariance(alone: Generation, in_batch: Generation, position: int, batch_size: int,
-                     tol: Tolerance) -> Verdict:
-    """A "needle" prompt generated alone vs at ``position`` in a batch of ``batch_size``."""
+                     tol: Tolerance, rows: list[Generation] | None = None) -> Verdict:
+    """A "needle" prompt generated alone vs at ``position`` in a batch of ``batch_size`` (``rows``:
+    the whole batch, to tell permuted rows from mixed ones)."""
     verdict = generations_close(alone, in_batch, tol, CACHE)
     verdict.metrics.update(position=position, batch_size=batch_size)
+    if not verdict.ok and rows:
+        verdict = _permuted(verdict, position, _found_at(alone, rows, position, tol))
     return _prefixed(verdict, f"needle alone vs at row {position} of a batch of {batch_size}")
 
 
@@ -72,5 +91,6 @@ def order_invariance(first: list[Generation], reordered: list[Generation], order
         verdict = generations_close(first[i], reordered[j], tol, CACHE)
         if not verdict.ok:
             verdict.metrics.update(row=i, moved_to=j)
+            verdict = _permuted(verdict, j, _found_at(first[i], reordered, j, tol))
             return _prefixed(verdict, f"batch row {i} moved to row {j}")
     return Verdict.passed(rows=len(order))
