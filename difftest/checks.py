@@ -13,14 +13,14 @@ from typing import Any
 from enginebugs.difftest.oracles import cache, precision, sanity, tokenization
 from enginebugs.difftest.oracles.sampling import seeded_reproducible
 from enginebugs.difftest.oracles.base import Verdict
+from enginebugs.difftest.protocol import KNOB_CAPABILITIES
 from enginebugs.difftest.session import Missing, Session
 from enginebugs.difftest.suites import Suite
 from enginebugs.difftest.tolerances import ToleranceProfile, pair_class, same_class
 
-#: Option names that only change how the prefill is chunked.
-CHUNK_KNOBS = frozenset({"n_batch", "n_ubatch", "prefill_chunk", "max_num_batched_tokens", "enable_chunked_prefill"})
-#: Option names that turn on reuse of a cached prefix across calls.
-PREFIX_KNOBS = frozenset({"prefix_cache", "state_roundtrip", "enable_prefix_caching"})
+#: The oracle of a same-engine pair whose differing knobs all exercise one capability.
+ORACLE_OF_KNOB_CAPABILITY = {"chunked_prefill": "cache.chunked_prefill", "prefix_reuse": "cache.prefix_reuse",
+                             "kv_cache_toggle": "cache.use_cache"}
 
 
 @dataclass
@@ -157,14 +157,14 @@ def sanity_checks(d: RunData) -> Iterator[Outcome]:
 
 # -- precision across configurations ------------------------------------------------------------
 def knob_oracle(a: Session, b: Session) -> str:
-    """The oracle a same-engine, same-dtype pair is judged by, from the options that differ."""
+    """The oracle a same-engine, same-dtype pair is judged by: the capability every differing knob
+    exercises, as the engine declares it (``knob_capabilities``), else as
+    :data:`~enginebugs.difftest.protocol.KNOB_CAPABILITIES` names it; mixed or other knobs: precision.knobs."""
     keys = {k for k in {*a.config.options, *b.config.options} if a.config.options.get(k) != b.config.options.get(k)}
-    if keys and keys <= CHUNK_KNOBS:
-        return "cache.chunked_prefill"
-    if keys and keys <= PREFIX_KNOBS:
-        return "cache.prefix_reuse"
-    if keys == {"use_cache"}:
-        return "cache.use_cache"
+    roles = b.knob_capabilities or a.knob_capabilities or KNOB_CAPABILITIES
+    kinds = {roles.get(k) for k in keys}
+    if len(kinds) == 1:
+        return ORACLE_OF_KNOB_CAPABILITY.get(kinds.pop(), "precision.knobs")
     return "precision.knobs"
 
 

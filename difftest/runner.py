@@ -26,9 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from enginebugs.difftest.checks import RunData, evaluate
-from enginebugs.difftest.engines.vllm_engine import UNSEEDED
 from enginebugs.difftest.findings import Finding
-from enginebugs.difftest.protocol import BATCHED, EngineConfig, ModelSpec
+from enginebugs.difftest.protocol import BATCHED, UNSEEDED, EngineConfig, ModelSpec
 from enginebugs.difftest.results import RunResult, assemble
 from enginebugs.difftest.session import Missing, Session
 from enginebugs.difftest.strings import cases

@@ -58,6 +58,8 @@ class Session:
     status: str = "pending"  # pending | ok | crashed | hung | load-failed | unsupported
     skip_reason: str = ""
     capabilities: frozenset[str] = frozenset()
+    #: knob -> the capability it exercises, as the engine declared it (else protocol.KNOB_CAPABILITIES)
+    knob_capabilities: dict[str, str] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     records: dict[Hashable, Any] = field(default_factory=dict)
     arrays: dict[Hashable, np.ndarray] = field(default_factory=dict)
@@ -95,6 +97,7 @@ class Session:
         finally:
             self.load_time_s = time.perf_counter() - t0
         self.capabilities = frozenset(info.get("capabilities", ()))
+        self.knob_capabilities = dict(info.get("knob_capabilities") or {})
         self.fingerprint = info.get("fingerprint", {})
         self.status = "ok"
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from enginebugs.difftest.paths import source_checkout
-from enginebugs.difftest.protocol import BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, call_batched
+from enginebugs.difftest.protocol import (BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported,
+                                          call_batched, own_batch)
 
 
 def _each(decode: Callable[[Any], Any]) -> Callable[[list], list]:
@@ -128,7 +129,7 @@ def decode_result(method: str, data: Any) -> Any:
 def bound_method(engine: Any, method: str) -> Callable[..., Any] | None:
     """``engine``'s ``method``, with the protocol's fallback for a batch method the engine lacks
     (one single call per item); None where the engine lacks an optional method."""
-    if method in BATCHED and not hasattr(engine, method):
+    if method in BATCHED and own_batch(engine, method) is None:
         batch_arg = BATCHED[method].batch_arg
         return lambda **kwargs: call_batched(engine, method, kwargs.pop(batch_arg), **kwargs)
     return getattr(engine, method, None)
@@ -167,6 +168,7 @@ class _Server:
             self.engine.set_artifacts_dir(artifacts_dir)
         self.engine.load(ModelSpec.from_dict(model), EngineConfig.from_dict(config))
         return {"name": self.engine.name, "capabilities": sorted(self.engine.capabilities),
+                "knob_capabilities": dict(getattr(self.engine, "knob_capabilities", None) or {}),
                 "fingerprint": to_jsonable(self.engine.fingerprint()), "pid": os.getpid()}
 
     def reply(self, payload: dict[str, Any]) -> None:

@@ -15,9 +15,16 @@ class FaultyEngine:
     name = "faulty"
     #: Capabilities the wrapper provides itself, on top of the inner engine's.
     adds: frozenset[str] = frozenset()
+    #: The knob naming the wrapped engine (the CLI checks every other knob against that engine).
+    wraps_option = "wraps"
+    default_wrapped = DEFAULT_WRAPPED
+    #: The wrapper's own knobs with defaults (``logit_noise:f32:wraps=fake:sigma=0.001``); the
+    #: others go to the wrapped engine.
+    option_defaults: dict[str, Any] = {}
 
     def __init__(self, inner: Any | None = None) -> None:
         self.inner = inner
+        self.options: dict[str, Any] = dict(self.option_defaults)
         self._artifacts_dir: str | None = None
 
     @property
@@ -31,7 +38,9 @@ class FaultyEngine:
 
     def load(self, model: ModelSpec, config: EngineConfig) -> None:
         options = dict(config.options)
-        wrapped = options.pop("wraps", DEFAULT_WRAPPED)
+        wrapped = options.pop(self.wraps_option, self.default_wrapped)
+        own = [k for k in options if k in self.option_defaults]
+        self.options = {**self.option_defaults, **{k: options.pop(k) for k in own}}
         if self.inner is None:
             from enginebugs.difftest.engines.registry import create_engine
 

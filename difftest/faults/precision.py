@@ -12,16 +12,17 @@ from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, Pr
 
 
 class LogitNoise(FaultyEngine):
-    """Subtracts ``SIGMA * |z|`` from every log-probability, ``z`` drawn from a generator seeded
+    """Subtracts ``sigma * |z|`` (knob ``sigma``, default ``SIGMA``) from every log-probability, ``z`` drawn from a generator seeded
     by the context, so the same context always gets the same noise (cache and batch oracles stay
     quiet; only comparisons with another engine see it)."""
 
     name = "logit_noise"
     SIGMA = 0.1
+    option_defaults = {"sigma": SIGMA}
 
     def _noise(self, context: list[int], vocab: int) -> np.ndarray:
         seed = zlib.crc32(np.asarray(context, dtype=np.int64).tobytes())
-        return -self.SIGMA * np.abs(np.random.default_rng(seed).standard_normal(vocab))
+        return -float(self.options["sigma"]) * np.abs(np.random.default_rng(seed).standard_normal(vocab))
 
     def load(self, model: ModelSpec, config: EngineConfig) -> None:
         super().load(model, config)
