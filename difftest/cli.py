@@ -273,3 +273,4 @@ def list_things() -> None:
 
 
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
+from enginebugs.difftest.calibrate import calibrate; difftest.add_command(calibrate)  # noqa: E402,E702

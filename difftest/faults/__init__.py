@@ -20,6 +20,8 @@ plugin factory              what it breaks                                      
 ``early_stop``              one token short on prompts of even length              precision.tokens (length subtype)
 ``error_after_prefix_hit``  an internal error when a prompt reuses a cached prefix  engine.error (cache context)
 ``logit_noise``             small deterministic noise on every log-probability     precision.logprobs / kld
+``path_noise``              top-1 log-probability lowered by ``delta`` on one       cache.kv_recompute (decode),
+                            path (knob ``path``: decode, batch, hot)                batch.* (batch), prefix (hot)
 ``seed_drift``              every seeded request draws from the seed plus a         sampling.seeded
                             running count (the request's RNG stream is not its own)
 ``abort_on_generate``       the process aborts in generate()                       engine.crash
@@ -37,7 +39,7 @@ from enginebugs.difftest.faults.base import DEFAULT_WRAPPED, FaultyEngine
 from enginebugs.difftest.faults.batch import BatchCrosstalk, RowPermuter
 from enginebugs.difftest.faults.cache import ErrorAfterPrefixHit, LengthKeyedPrefixCache, StalePrefixCache
 from enginebugs.difftest.faults.generation import EarlyStop
-from enginebugs.difftest.faults.precision import LogitNoise
+from enginebugs.difftest.faults.precision import LogitNoise, PathNoise
 from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
 from enginebugs.difftest.faults.sampling import SeedDrift
 from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingSpaceDropper, SpecialSpaceMangler,
@@ -47,7 +49,7 @@ from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingS
 #: ``NAME()``: each name below is its class (an unwrapped instance that creates its inner engine at load).
 FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, SpecialSpaceMangler, GeneratedTextMangler,
                                     StalePrefixCache, LengthKeyedPrefixCache, ErrorAfterPrefixHit, BatchCrosstalk,
-                                    RowPermuter, EarlyStop, LogitNoise, SeedDrift, AbortOnGenerate,
+                                    RowPermuter, EarlyStop, LogitNoise, PathNoise, SeedDrift, AbortOnGenerate,
                                     HangOnGenerate)}
 
 leading_space_dropper = LeadingSpaceDropper
@@ -61,6 +63,7 @@ row_permuter = RowPermuter
 early_stop = EarlyStop
 error_after_prefix_hit = ErrorAfterPrefixHit
 logit_noise = LogitNoise
+path_noise = PathNoise
 seed_drift = SeedDrift
 abort_on_generate = AbortOnGenerate
 hang_on_generate = HangOnGenerate

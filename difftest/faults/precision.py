@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,3 +61,51 @@ class LogitNoise(FaultyEngine):
         return dataclasses.replace(gen, top=tops)
 
 
+
+
+class PathNoise(FaultyEngine):
+    """Lowers the top-1 log-probability by ``delta`` (knob, nats) on one code path only (knob
+    ``path``): ``decode`` the steps served from the KV cache (every generated step after the
+    first), ``batch`` every row of a batch but the first, ``hot`` a generation whose prompt reuses
+    at least 2/3 of the previous prompt. The calibrated negative control: a shift of 10x the
+    measured noise floor on the path a same-engine oracle guards."""
+
+    name = "path_noise"
+    option_defaults = {"path": "decode", "delta": 1e-4}
+    PATHS = ("decode", "batch", "hot")
+
+    def __init__(self, inner: Any | None = None) -> None:
+        super().__init__(inner)
+        self._previous: list[int] = []
+
+    def load(self, model: ModelSpec, config: EngineConfig) -> None:
+        super().load(model, config)
+        if self.options["path"] not in self.PATHS:
+            raise ValueError(f"path must be one of {', '.join(self.PATHS)}, not {self.options['path']!r}")
+
+    def _shift(self, gen: Generation, first: int = 0) -> Generation:
+        delta = float(self.options["delta"])
+        tops = [t if i < first or not t.ids else TopK(t.ids, [t.logprobs[0] - delta] + t.logprobs[1:])
+                for i, t in enumerate(gen.top)]
+        return dataclasses.replace(gen, top=tops)
+
+    def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
+        ids, seen = list(ids), self._previous
+        self._previous = ids
+        gen = self.inner.generate(ids, max_new_tokens, top_k, seed)
+        shared = next((i for i, (a, b) in enumerate(zip(seen, ids)) if a != b), min(len(seen), len(ids)))
+        if self.options["path"] == "decode":
+            return self._shift(gen, first=1)
+        if self.options["path"] == "hot" and len(ids) >= 4 and shared >= 2 * len(ids) // 3:
+            return self._shift(gen)
+        return gen
+
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
+                       **extra: Any) -> list[Generation]:
+        out = self.inner.generate_batch(batch, max_new_tokens, top_k, **extra)
+        return [self._shift(g) if r and self.options["path"] == "batch" else g for r, g in enumerate(out)]
+
+    def reset_prefix_cache(self) -> bool:
+        self._previous = []
+        reset = getattr(self.inner, "reset_prefix_cache", None)
+        return reset() if reset is not None else True
