@@ -51,6 +51,10 @@ _ALL = (
     OracleInfo("sampling.seeded", "sampling",
                "a seeded request samples the same tokens repeated alone and co-batched with unseeded requests",
                "job-manager"),
+    OracleInfo("sampling.distribution", "sampling",
+               "next-token samples under sampler settings follow the exact distribution of the engine's documented "
+               "sampler chain on the reference's fp32 log-probabilities (sequential G-test / likelihood ratio)",
+               "output-processor"),
     OracleInfo("engine.crash", "engine", "the worker process died (abort, segfault, OOM kill)", "operators",
                None, "crash"),
     OracleInfo("engine.error", "engine", "the engine raised an exception", "operators", None, "crash"),

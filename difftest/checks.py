@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enginebugs.difftest.oracles import cache, precision, sanity, tokenization
-from enginebugs.difftest.oracles.sampling import seeded_reproducible
+from enginebugs.difftest.oracles import sampler_chain
+from enginebugs.difftest.oracles.sampling import SequentialPlan, sampling_matches, seeded_draws_match, seeded_reproducible
 from enginebugs.difftest.oracles.base import Verdict
 from enginebugs.difftest.protocol import KNOB_CAPABILITIES
 from enginebugs.difftest.session import Missing, Session
@@ -51,6 +52,7 @@ class RunData:
     prefix_prompts: list[int] = field(default_factory=list)
     vocab_size: int = 0
     sampling_seed: int = 0
+    sampling_plan: SequentialPlan = field(default_factory=SequentialPlan)
 
     def token_sessions(self) -> list[Session]:
         """One session per engine (the first configuration listed; the reference for its engine):
@@ -296,6 +298,30 @@ def sampling_checks(d: RunData) -> Iterator[Outcome]:
                          first, s.get(key))
 
 
+def sampling_distribution_checks(d: RunData) -> Iterator[Outcome]:
+    """Each engine's next-token samples under each sampler setting against the exact distribution of
+    its documented chain on the reference's fp32 log-probabilities; the seeded first look repeated."""
+    from enginebugs.difftest.runner import SAMPLER_SETTINGS, engine_of
+
+    ref = d.reference
+    expected = ref.arrays.get(("scores", 0))
+    prompt = d.prompts[0] if d.prompts else None
+    for s in d.sessions:
+        chain = sampler_chain.chain_of(engine_of(s.config))
+        for i, setting in enumerate(SAMPLER_SETTINGS):
+            dist = (Missing(f"no full log-probabilities from the reference {ref.label} for prompt 0")
+                    if expected is None else sampler_chain.next_token_distribution(expected[-1], setting, chain))
+            yield _check("sampling.distribution", (ref, s), prompt,
+                         lambda draws, pb, st=setting, c=chain: sampling_matches(draws, pb[0], pb[1], d.sampling_plan,
+                                                                                 st.label, c),
+                         s.get(("sampling.draws", i)), dist)
+            first = s.get(("sampling.draws", i))
+            yield _check("sampling.seeded", (s,), prompt,
+                         lambda a, b, st=setting, seed=d.sampling_seed + 1000 * i: seeded_draws_match(a, b, seed, st.label),
+                         first[: d.sampling_plan.first] if isinstance(first, list) else first,
+                         s.get(("sampling.repeat", i)))
+
+
 def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     """Every outcome of every oracle; precision metrics per pair are appended to ``metrics``."""
     yield from tokenization_checks(d)
@@ -304,3 +330,4 @@ def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     yield from cache_checks(d)
     yield from batch_checks(d)
     yield from sampling_checks(d)
+    yield from sampling_distribution_checks(d)

@@ -23,6 +23,7 @@ CAPABILITIES = frozenset({
     "chunked_prefill",     # prefill in chunks (n_batch/n_ubatch, max_num_batched_tokens)
     "threads",             # thread count as a config knob
     "seeded_sampling",     # sampling with a per-request seed
+    "sampling",            # sample_next: n next-token draws with the engine's own sampler (temperature, top-k/p, min-p)
 })
 
 #: The capability a configuration knob exercises, for engines that do not declare their own
@@ -167,6 +168,7 @@ class Engine(Protocol):
     def detokenize_batch(self, batch: list[list[int]]) -> list[str]: ...
     def stream_detokenize_batch(self, batch: list[list[int]]) -> list[list[str]]: ...
     def reset_prefix_cache(self) -> bool: ...
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]: ...
     def close(self) -> None: ...
 
 
@@ -216,6 +218,11 @@ class EngineDefaults:
 
     def reset_prefix_cache(self) -> bool:
         raise Unsupported(f"{self.name} has no prefix-cache reset")
+
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:
+        """``n`` independent draws of the token after ``ids`` with the engine's own sampler under
+        ``settings`` (``temperature``, ``top_k``, ``top_p``, ``min_p``; 0 / 1.0 = off), seeded by ``seed``."""
+        raise Unsupported(f"{self.name} does not sample")
 
     def close(self) -> None:
         pass

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from enginebugs.difftest.checks import RunData, evaluate
 from enginebugs.difftest.findings import Finding
+from enginebugs.difftest.oracles import sampler_chain, sampling
 from enginebugs.difftest.protocol import BATCHED, UNSEEDED, EngineConfig, ModelSpec
 from enginebugs.difftest.results import RunResult, assemble
 from enginebugs.difftest.session import Missing, Session
@@ -177,6 +178,8 @@ class Runner:
         data.sampling_seed = SAMPLING_SEED + self.options.seed
         self._each(self.sessions, lambda s: self._record_model(s, data, plan, s in token_sessions, tick))
         record_reference_decodes(ref, token_sessions, len(prompts))
+        if any("sampling" in s.capabilities for s in self.sessions):  # needs the reference's scores first
+            self._each(self.sessions, lambda s: self._record_sampling(s, data))
         return data
 
     def _each(self, sessions: list[Session], work: Callable[[Session], None]) -> None:
@@ -308,6 +311,34 @@ class Runner:
                        max_new_tokens=n, top_k=k, seeds=[UNSEEDED, seed, UNSEEDED, None])
         s.records["seeded.co_batched"] = batch[1] if isinstance(batch, list) and len(batch) == 4 else batch
 
+    def _record_sampling(self, s: Session, data: RunData) -> None:
+        """Next-token samples of the first prompt (its last token cut off: the reference scored that
+        position) under each sampler setting, look by look until the sequential test decides; the
+        first look drawn twice with one seed (seeded reproducibility)."""
+        if not s.alive or "sampling" not in s.capabilities:
+            reason = s.skip_reason or f"{s.label} does not declare capability 'sampling'"
+            for i in range(len(SAMPLER_SETTINGS)):
+                s.skip(("sampling.draws", i), reason)
+                s.skip(("sampling.repeat", i), reason)
+            return
+        expected = data.reference.arrays.get(("scores", 0))
+        ids, plan, chain = data.prompt_ids[0][:-1], data.sampling_plan, sampler_chain.chain_of(engine_of(s.config))
+        for i, setting in enumerate(SAMPLER_SETTINGS):
+            seed = data.sampling_seed + 1000 * i
+            probs, boundary = (sampler_chain.next_token_distribution(expected[-1], setting, chain)
+                               if expected is not None else (None, None))
+            draws: list[int] = []
+            want: int | None = plan.first
+            while want:
+                got = s.call(("sampling.look", i, len(draws)), "sample_next", ids=ids, n=want,
+                             settings=setting.to_dict(), seed=seed + len(draws))
+                if not isinstance(got, list):
+                    break
+                draws += got
+                want = sampling.needed(draws, probs, boundary, plan) if probs is not None else None
+            s.records[("sampling.draws", i)] = draws
+            s.call(("sampling.repeat", i), "sample_next", ids=ids, n=plan.first, settings=setting.to_dict(), seed=seed)
+
     def _batch_plan(self, rng: random.Random, prompt_ids: list[list[int]], needle: list[int]) -> dict:
         """The needle at the last row, then at random rows, of batches of other prompts (varied
         lengths); and a batch of the prompts with a seeded permutation of its rows."""
@@ -349,6 +380,17 @@ class Runner:
             "configs": configs,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+#: Sampler settings of the statistical sampling oracle (each engine's documented chain applies them).
+SAMPLER_SETTINGS = (sampler_chain.SamplerSettings(temperature=0.8, top_k=20),
+                    sampler_chain.SamplerSettings(temperature=0.8, top_p=0.8),
+                    sampler_chain.SamplerSettings(temperature=0.7, min_p=0.05))
+
+
+def engine_of(config: EngineConfig) -> str:
+    """The engine whose sampler a configuration runs (a planted fault: the engine it wraps)."""
+    return str(config.options.get("wraps", config.engine))
 
 
 #: What the prefix-reuse oracle reads (skipped together where the engine declares no prefix reuse).

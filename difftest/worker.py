@@ -50,6 +50,8 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "generate_batch": _each(Generation.from_dict),
     # Optional (engines declaring "prefix_reuse" may offer it): drop cached prefixes, next call is cold.
     "reset_prefix_cache": bool,
+    # Optional (engines declaring "sampling"): n next-token draws under sampler settings.
+    "sample_next": list,
 }
 # The protocol's batch methods (protocol.BATCHED) rebuild each item as their single method does.
 DECODERS.update({name: _each(DECODERS[spec.single]) for name, spec in BATCHED.items()})
@@ -58,7 +60,8 @@ DECODERS.update({name: _each(DECODERS[spec.single]) for name, spec in BATCHED.it
 POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"), "detokenize": ("ids",),
               "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
               "generate": ("ids", "max_new_tokens", "top_k", "seed"),
-              "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}
+              "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": (),
+              "sample_next": ("ids", "n", "settings", "seed")}
 POSITIONAL.update({name: (spec.batch_arg, *POSITIONAL[spec.single][1:]) for name, spec in BATCHED.items()})
 
 STDERR_TAIL_LINES = 200

@@ -16,6 +16,7 @@ EXPECTED = {
     "length_keyed_prefix_cache": ({"cache.prefix_reuse"}, "incorrect-cache-management", "resource-manager"),
     "row_permuter": ({"batch.needle", "batch.order"}, "incorrect-job-context-management", "job-manager"),
     "early_stop": ({"precision.tokens"}, "incorrect-conditional-logic", "operators"),
+    "top_p_before_temperature": ({"sampling.distribution"}, "incorrect-algorithm-implementation", "output-processor"),
     "batch_crosstalk": ({"batch.needle", "batch.order"}, "incorrect-cache-management", "job-manager"),
     "logit_noise": ({"precision.tokens", "precision.logprobs", "precision.kld"}, "numerical-issue", "operators"),
     "special_space_mangler": ({"tokenization.decode"}, "incorrect-detokenization", "output-processor"),
@@ -166,3 +167,13 @@ def test_engine_error_after_a_prefix_hit_keeps_the_cache_context():
 
     plain = _failure_finding(Failure("error", "x:f32", "x", "generate", "RuntimeError: boom", keys=["gen"]))
     assert plain.root_cause == "incorrect-algorithm-implementation" and "cache_context" not in plain.metrics
+
+
+def test_sampling_oracle_reports_samples_and_evidence(runs):
+    f = runs["top_p_before_temperature"].findings[0]
+    assert "top_p=0.8" in f.message and f.metrics["decision"] == "differ"
+    assert f.metrics["samples"] <= 2048 and f.metrics["impossible"] > 0  # tokens the documented chain cuts off
+    clean = [o for o in runs["logit_noise"].oracles if o["oracle"] == "sampling.distribution"]
+    assert clean and all(o["status"] == "pass" for o in clean)
+    seeded = [o for o in runs["logit_noise"].oracles if o["oracle"] == "sampling.seeded" and o["status"] == "pass"]
+    assert seeded  # the fake engine's sample_next takes a seed: same seed twice, same draws

@@ -24,6 +24,7 @@ plugin factory              what it breaks                                      
                             path (knob ``path``: decode, batch, hot)                batch.* (batch), prefix (hot)
 ``seed_drift``              every seeded request draws from the seed plus a         sampling.seeded
                             running count (the request's RNG stream is not its own)
+``top_p_before_temperature`` top-p applied before the temperature (chain order)  sampling.distribution
 ``abort_on_generate``       the process aborts in generate()                       engine.crash
 ``hang_on_generate``        generate() never returns                               engine.hang
 ==========================  ====================================================  =========================
@@ -41,7 +42,7 @@ from enginebugs.difftest.faults.cache import ErrorAfterPrefixHit, LengthKeyedPre
 from enginebugs.difftest.faults.generation import EarlyStop
 from enginebugs.difftest.faults.precision import LogitNoise, PathNoise
 from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
-from enginebugs.difftest.faults.sampling import SeedDrift
+from enginebugs.difftest.faults.sampling import SeedDrift, TopPBeforeTemperature
 from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingSpaceDropper, SpecialSpaceMangler,
                                                   Utf8StreamSplitter)
 
@@ -49,7 +50,7 @@ from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingS
 #: ``NAME()``: each name below is its class (an unwrapped instance that creates its inner engine at load).
 FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, SpecialSpaceMangler, GeneratedTextMangler,
                                     StalePrefixCache, LengthKeyedPrefixCache, ErrorAfterPrefixHit, BatchCrosstalk,
-                                    RowPermuter, EarlyStop, LogitNoise, PathNoise, SeedDrift, AbortOnGenerate,
+                                    RowPermuter, EarlyStop, LogitNoise, PathNoise, SeedDrift, TopPBeforeTemperature, AbortOnGenerate,
                                     HangOnGenerate)}
 
 leading_space_dropper = LeadingSpaceDropper
@@ -65,5 +66,6 @@ error_after_prefix_hit = ErrorAfterPrefixHit
 logit_noise = LogitNoise
 path_noise = PathNoise
 seed_drift = SeedDrift
+top_p_before_temperature = TopPBeforeTemperature
 abort_on_generate = AbortOnGenerate
 hang_on_generate = HangOnGenerate

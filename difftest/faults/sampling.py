@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from enginebugs.difftest.faults.base import FaultyEngine
+from enginebugs.difftest.oracles.sampler_chain import SamplerSettings, next_token_distribution, sample
 from enginebugs.difftest.protocol import Generation
 
 
@@ -34,3 +37,22 @@ class SeedDrift(FaultyEngine):
         return self.inner.generate_batch(batch, max_new_tokens, top_k, **extra)
 
 
+
+
+class TopPBeforeTemperature(FaultyEngine):
+    """Applies top-p to the untempered distribution and the temperature afterwards, while the engine
+    documents temperature first (a reordered sampler chain): with a temperature below 1 the
+    nucleus takes tokens the documented chain cuts off. Settings without top-p, or at temperature
+    1, are sampled right."""
+
+    name = "top_p_before_temperature"
+    adds = frozenset({"sampling"})
+    ORDER = ("top_k", "top_p", "min_p", "temperature")
+
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:
+        s = SamplerSettings(**settings)
+        if s.top_p >= 1.0 or s.temperature == 1.0:
+            return self.inner.sample_next(ids, n, settings, seed)
+        scores = self.inner.prompt_logprobs(list(ids) + [0], top_k=1, full=True)
+        probs, _ = next_token_distribution(np.load(scores.full_logprobs_file)[-1], s, self.ORDER, margin=0.0)
+        return sample(probs, n, np.random.default_rng(seed))
