@@ -42,8 +42,14 @@ def _raise(floor: dict[str, float], stats: dict[str, Any]) -> None:
             floor[key] = max(floor.get(key, 0.0), float(value))
 
 
+def _key(config: Any) -> str:
+    """``same:f32@llamacpp``: the pair class of one engine's same-dtype pairs."""
+    return f"{same_class(config.dtype)}@{config.engine}"
+
+
 def floors(data: RunData) -> dict[str, dict[str, dict[str, float]]]:
-    """``{pair class: {oracle: {statistic: largest value}}}`` over one run's same-engine oracles."""
+    """``{"same:<dtype>@<engine>": {oracle: {statistic: largest value}}}`` over one run's
+    same-engine oracles."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     data.profile = MEASURE
     pairs: list[dict[str, Any]] = []
@@ -54,10 +60,10 @@ def floors(data: RunData) -> dict[str, dict[str, dict[str, float]]]:
         session = by_label[o.configs[-1]]
         if len(o.configs) == 2 and by_label[o.configs[0]].config.engine != session.config.engine:
             continue
-        _raise(out.setdefault(same_class(session.config.dtype), {}).setdefault(o.oracle, {}), o.verdict.metrics)
+        _raise(out.setdefault(_key(session.config), {}).setdefault(o.oracle, {}), o.verdict.metrics)
     for m in pairs:
         if m["pair_class"].startswith("same") and m["oracle"] in SAME_ORACLES:
-            floor = out.setdefault(m["pair_class"], {}).setdefault(m["oracle"], {})
+            floor = out.setdefault(_key(by_label[m["actual"]].config), {}).setdefault(m["oracle"], {})
             _raise(floor, {"max_abs_logprob_delta": max(m["max_abs_logprob_delta"].values()),
                            "kld_mean": m["kld"]["mean"], "kld_max": m["kld"]["max"]})
     return out
@@ -72,7 +78,7 @@ def repeat_floors(first: RunData, second: RunData) -> dict[str, dict[str, dict[s
         t = again.get(s.label)
         if t is None:
             continue
-        floor = out.setdefault(same_class(s.config.dtype), {}).setdefault("repeat", {})
+        floor = out.setdefault(_key(s.config), {}).setdefault("repeat", {})
         for j in range(len(first.prompts)):
             a, b = s.records.get(("gen", j)), t.records.get(("gen", j))
             if hasattr(a, "top") and hasattr(b, "top"):
@@ -104,15 +110,29 @@ def round_up(value: float, digits: int = 2) -> float:
     return math.ceil(value / scale - 1e-9) * scale
 
 
+def _values(stats: Iterable[dict[str, float]], multiple: float) -> dict[str, float]:
+    stats = list(stats)
+    values = {}
+    for stat in STATS:
+        floor = max((s.get(stat, 0.0) for s in stats), default=0.0)
+        values[KEY_OF[stat]] = float(f"{max(round_up(multiple * floor), MINIMUM[stat]):.2g}")
+    return values
+
+
 def tolerances(measured: dict[str, dict[str, dict[str, float]]], multiple: float = 5.0) -> dict[str, dict[str, float]]:
-    """``{pair class: {tolerance key: value}}``: ``multiple`` x the largest floor of the class."""
-    out = {}
-    for cls, oracles in measured.items():
-        values = {}
-        for stat in STATS:
-            floor = max((o.get(stat, 0.0) for o in oracles.values()), default=0.0)
-            values[KEY_OF[stat]] = float(f"{max(round_up(multiple * floor), MINIMUM[stat]):.2g}")
-        out[cls] = values
+    """``{table: {tolerance key: value}}``, each ``multiple`` x a floor: ``same:<dtype>@<engine>/<oracle>``
+    from that oracle's floor and the repeat floor of that engine; ``same:<dtype>`` from the largest
+    floor of every engine and oracle (for engines and oracles not calibrated)."""
+    out: dict[str, dict[str, float]] = {}
+    by_class: dict[str, list[dict[str, float]]] = {}
+    for key, oracles in measured.items():
+        repeat = oracles.get("repeat", {})
+        by_class.setdefault(key.split("@")[0], []).extend(oracles.values())
+        for oracle, stats in oracles.items():
+            if oracle != "repeat":
+                out[f"{key}/{oracle}"] = _values([stats, repeat], multiple)
+    for cls, stats in by_class.items():
+        out[cls] = _values(stats, multiple)
     return out
 
 

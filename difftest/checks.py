@@ -212,7 +212,8 @@ def kld_summary(a: Session, b: Session, d: RunData) -> tuple[dict[str, Any] | No
 def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     for a, b in config_pairs(d):
         cls = pair_class(a.config, b.config)
-        tol = d.profile.for_class(cls)
+        tol = (d.profile.for_class(cls, knob_oracle(a, b), b.config.engine) if cls.startswith("same")
+               else d.profile.for_class(cls))
         same_dtype = a.config.dtype == b.config.dtype
         if cls.startswith("same"):
             name = knob_oracle(a, b)
@@ -252,10 +253,11 @@ def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outc
 # -- cache and batch: metamorphic pairs within one configuration --------------------------------
 def cache_checks(d: RunData) -> Iterator[Outcome]:
     for s in d.sessions:
-        tol = d.profile.for_class(same_class(s.config.dtype))
+        tol = d.profile.for_class(same_class(s.config.dtype), "cache.kv_recompute", s.config.engine)
         for j, prompt in enumerate(d.prompts):
             yield _check("cache.kv_recompute", (s,), prompt, lambda g, r: cache.cached_vs_recompute(g, r, tol),
                          s.get(("gen", j)), s.get(("recompute", j)))
+        tol = d.profile.for_class(same_class(s.config.dtype), "cache.prefix_reuse", s.config.engine)
         for j in d.prefix_prompts:
             cold, hot = s.get(("prefix.cold", j)), s.get(("prefix.hot", j))
             if getattr(hot, "cached_prompt_tokens", None) == 0:  # the engine says nothing came from its cache
@@ -275,13 +277,14 @@ def cache_checks(d: RunData) -> Iterator[Outcome]:
 def batch_checks(d: RunData) -> Iterator[Outcome]:
     size = d.suite.batch_size
     for s in d.sessions:
-        tol = d.profile.for_class(same_class(s.config.dtype))
+        tol = d.profile.for_class(same_class(s.config.dtype), "batch.needle", s.config.engine)
         alone = s.get("batch.alone")
         for p, pos in enumerate(d.placements):
             batch = s.get(("batch.placed", p))
             yield _check("batch.needle", (s,), d.needle,
                          lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol, b), alone, batch)
         first, second, order = s.get("batch.first"), s.get("batch.reordered"), s.records.get("batch.order", [])
+        tol = d.profile.for_class(same_class(s.config.dtype), "batch.order", s.config.engine)
         yield _check("batch.order", (s,), None, lambda x, y: cache.order_invariance(x, y, order, tol), first, second)
 
 
