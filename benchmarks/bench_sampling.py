@@ -7,8 +7,11 @@ For each distribution and setting:
 * identical engine: samples drawn from the exact distribution with fresh seeds; the fraction of
   trials the test calls *differ* is the false-alarm rate (goal: at most alpha), and the mean
   samples used is what agreeing engines cost;
-* perturbed top-p: top-p applied before the temperature (llama.cpp's order where the documented
-  chain is transformers'); the fraction flagged is the power, and the mean samples to reject.
+* perturbed top-p: top-p (and min-p) applied before the temperature (llama.cpp's order where the
+  documented chain is transformers'); the fraction flagged is the power, and the mean samples to
+  reject;
+* a subtler fault with the same support: the temperature 10 % too high (top-k settings only, where
+  the kept set does not move).
 
 Run: ``python -m benchmarks.bench_sampling [TRIALS]`` (default 200 per distribution and setting).
 Pure computation on one core; timings are not reported (the shared machine is loaded).
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"plan: alpha={plan.alpha} beta={plan.beta} concentration={plan.concentration:g} looks={plan.looks()}")
     print(f"{'distribution':16} {'setting':28} {'false alarm':>11} {'n accept':>9} {'TV perturbed':>12} "
           f"{'power':>6} {'n reject':>9}")
-    alarms, accepts, powers, rejects = [], [], [], []
+    alarms, accepts, powers, rejects, hot = [], [], [], [], []
     for name, lp in distributions():
         for setting in SETTINGS:
             probs, boundary = next_token_distribution(lp, setting, CHAINS["transformers"])
@@ -80,12 +83,21 @@ def main(argv: list[str] | None = None) -> None:
                 powers.append(power)
                 rejects.append(n_reject)
                 row += f" {power:6.2f} {n_reject:9.0f}"
+            elif setting.top_k:
+                warm = SamplerSettings(setting.temperature * 1.1, setting.top_k, setting.top_p, setting.min_p)
+                hotter, _ = next_token_distribution(lp, warm, CHAINS["transformers"])
+                power, n_reject = trials(hotter, probs, boundary, plan, n, 30_000)
+                hot.append((0.5 * float(np.abs(probs - hotter).sum()), power, n_reject))
+                row += f" {hot[-1][0]:12.3f} {power:6.2f} {n_reject:9.0f}  (temperature +10 %)"
             print(row, flush=True)
     print(f"false-alarm rate over all: {np.mean(alarms):.4f} (goal <= alpha = {plan.alpha}); "
           f"mean samples to accept identical engines: {np.mean(accepts):.0f}")
     if powers:
         print(f"perturbed top-p (where it changes the distribution): power {np.mean(powers):.3f}, "
               f"mean samples to reject {np.mean(rejects):.0f}")
+    if hot:
+        print(f"temperature +10 % (top-k settings, mean TV {np.mean([h[0] for h in hot]):.3f}): power "
+              f"{np.mean([h[1] for h in hot]):.3f}, mean samples used {np.mean([h[2] for h in hot]):.0f}")
 
 
 if __name__ == "__main__":
