@@ -30,7 +30,7 @@ SAME_ORACLES = ("cache.kv_recompute", "cache.prefix_reuse", "cache.chunked_prefi
                 "batch.needle", "batch.order", "precision.knobs", "repeat")
 STATS = ("max_abs_logprob_delta", "kld_mean", "kld_max")
 #: Smallest tolerance written, per statistic (a bitwise-equal floor must not give a zero tolerance).
-MINIMUM = {"max_abs_logprob_delta": 1e-6, "kld_mean": 1e-10, "kld_max": 1e-9}
+MINIMUM = {"max_abs_logprob_delta": 1e-5, "kld_mean": 1e-9, "kld_max": 1e-8}
 #: Statistic -> tolerance key.
 KEY_OF = {"max_abs_logprob_delta": "logprob_atol", "kld_mean": "kld_mean", "kld_max": "kld_p99"}
 

@@ -45,7 +45,7 @@ def test_floors_and_tolerances(calibrated):
 
 def test_round_up():
     assert round_up(1.234e-6) == pytest.approx(1.3e-6) and round_up(0.0) == 0.0 and round_up(5e-5) == pytest.approx(5e-5)
-    assert tolerances({"same:f32@e": {"x": {}}})["same:f32"]["logprob_atol"] == 1e-6  # the minimum
+    assert tolerances({"same:f32@e": {"x": {}}})["same:f32"]["logprob_atol"] == 1e-5  # the minimum
 
 
 @pytest.mark.parametrize("path, oracle", [("decode", "cache.kv_recompute"), ("batch", "batch.needle"),
