@@ -13,7 +13,8 @@ For each distribution and setting:
 * a subtler fault with the same support: the temperature 10 % too high (top-k settings only, where
   the kept set does not move).
 
-Run: ``python -m benchmarks.bench_sampling [TRIALS]`` (default 200 per distribution and setting).
+Run: ``python -m benchmarks.bench_sampling [TRIALS [CONCENTRATION [BUDGET]]]`` (default 200 trials per
+distribution and setting, the oracle's plan: concentration 100, budget 2048).
 Pure computation on one core; timings are not reported (the shared machine is loaded).
 """
 from __future__ import annotations
@@ -64,7 +65,8 @@ def trials(source: np.ndarray, probs: np.ndarray, boundary: np.ndarray, plan: Se
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     n = int(argv[0]) if argv else 200
-    plan = SequentialPlan()
+    plan = SequentialPlan(**({"concentration": float(argv[1])} if len(argv) > 1 else {}),
+                          **({"budget": int(argv[2])} if len(argv) > 2 else {}))
     print(f"plan: alpha={plan.alpha} beta={plan.beta} concentration={plan.concentration:g} looks={plan.looks()}")
     print(f"{'distribution':16} {'setting':28} {'false alarm':>11} {'n accept':>9} {'TV perturbed':>12} "
           f"{'power':>6} {'n reject':>9}")

@@ -311,6 +311,10 @@ def sampling_distribution_checks(d: RunData) -> Iterator[Outcome]:
     prompt = d.prompts[0] if d.prompts else None
     for s in d.sessions:
         chain = sampler_chain.chain_of(engine_of(s.config))
+        if s.alive and "sampling" not in s.capabilities:
+            yield Outcome("sampling.distribution", (ref.label, s.label), (ref.config.engine, s.config.engine), prompt,
+                          skipped=f"{s.label} does not declare capability 'sampling'")
+            continue
         for i, setting in enumerate(SAMPLER_SETTINGS):
             dist = (Missing(f"no full log-probabilities from the reference {ref.label} for prompt 0")
                     if expected is None else sampler_chain.next_token_distribution(expected[-1], setting, chain))
