@@ -315,13 +315,17 @@ class Runner:
         """Next-token samples of the first prompt (its last token cut off: the reference scored that
         position) under each sampler setting, look by look until the sequential test decides; the
         first look drawn twice with one seed (seeded reproducibility)."""
-        if not s.alive or "sampling" not in s.capabilities:
-            reason = s.skip_reason or f"{s.label} does not declare capability 'sampling'"
+        ref = data.reference
+        if not s.alive or "sampling" not in s.capabilities or s.config.dtype != ref.config.dtype:
+            reason = s.skip_reason or (f"{s.label} does not declare capability 'sampling'"
+                                       if "sampling" not in s.capabilities else
+                                       f"{s.label}: dtype {s.config.dtype} is not the reference's "
+                                       f"{ref.config.dtype} (its sampler's cut-offs would move)")
             for i in range(len(SAMPLER_SETTINGS)):
                 s.skip(("sampling.draws", i), reason)
                 s.skip(("sampling.repeat", i), reason)
             return
-        expected = data.reference.arrays.get(("scores", 0))
+        expected = ref.arrays.get(("scores", 0))
         ids, plan, chain = data.prompt_ids[0][:-1], data.sampling_plan, sampler_chain.chain_of(engine_of(s.config))
         for i, setting in enumerate(SAMPLER_SETTINGS):
             seed = data.sampling_seed + 1000 * i
