@@ -69,8 +69,11 @@ def _step(name: str, x: np.ndarray, s: SamplerSettings, margin: float, boundary:
         return x / s.temperature if s.temperature != 1.0 else x
     kept = np.isfinite(x)
     if name == "top_k" and 0 < s.top_k < kept.sum():
-        kth = np.sort(x[kept])[::-1][s.top_k - 1]
-        boundary |= kept & (np.abs(x - kth) <= margin * max(1.0, abs(kth)))
+        ranked = np.sort(x[kept])[::-1]
+        kth, first_out = ranked[s.top_k - 1], ranked[s.top_k]
+        tol = margin * max(1.0, abs(kth))
+        if kth - first_out <= tol:  # the k-th and the (k+1)-th are (nearly) tied: either may be kept
+            boundary |= kept & (x >= first_out - tol) & (x <= kth + tol)
         return np.where(x >= kth, x, -np.inf)
     if name == "top_p" and s.top_p < 1.0:
         p = _softmax(x)
