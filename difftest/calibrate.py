@@ -7,7 +7,8 @@ is what the clean engine shows on it; so is the difference between two identical
 Each is measured as the largest |delta log-probability| and the mean / largest top-k KL
 divergence (full-vocabulary KL for knob pairs) over the suite. The tolerance of the pair class
 ``same:<dtype>`` is ``multiple`` times the largest floor of any of its oracles (two significant
-digits, rounded up; never below ``MINIMUM``), so a perturbation of 10x the floor is flagged.
+digits, rounded up; never below ``MINIMUM``), so a perturbation of 10x the floor is flagged. Tables
+are named after the model they were measured on (``same:f32@llamacpp/batch.needle#tiny``).
 """
 from __future__ import annotations
 
@@ -119,10 +120,12 @@ def _values(stats: Iterable[dict[str, float]], multiple: float) -> dict[str, flo
     return values
 
 
-def tolerances(measured: dict[str, dict[str, dict[str, float]]], multiple: float = 5.0) -> dict[str, dict[str, float]]:
+def tolerances(measured: dict[str, dict[str, dict[str, float]]], multiple: float = 5.0,
+               model: str | None = None) -> dict[str, dict[str, float]]:
     """``{table: {tolerance key: value}}``, each ``multiple`` x a floor: ``same:<dtype>@<engine>/<oracle>``
     from that oracle's floor and the repeat floor of that engine; ``same:<dtype>`` from the largest
-    floor of every engine and oracle (for engines and oracles not calibrated)."""
+    floor of every engine and oracle (for engines and oracles not calibrated). With ``model``, every
+    table is named ``...#<model>``: it applies to runs of that model only."""
     out: dict[str, dict[str, float]] = {}
     by_class: dict[str, list[dict[str, float]]] = {}
     for key, oracles in measured.items():
@@ -133,7 +136,7 @@ def tolerances(measured: dict[str, dict[str, dict[str, float]]], multiple: float
                 out[f"{key}/{oracle}"] = _values([stats, repeat], multiple)
     for cls, stats in by_class.items():
         out[cls] = _values(stats, multiple)
-    return out
+    return {f"{k}#{model}" if model else k: v for k, v in out.items()}
 
 
 def to_toml(values: dict[str, dict[str, float]], measured: dict[str, dict[str, dict[str, float]]],
@@ -161,8 +164,8 @@ def calibrate_runs(make_runner: Any, repeats: int = 2) -> dict[str, dict[str, di
 
 
 def write_profile(path: str | Path, measured: dict[str, dict[str, dict[str, float]]], multiple: float,
-                  profile: str, note: str) -> dict[str, dict[str, float]]:
-    values = tolerances(measured, multiple)
+                  profile: str, note: str, model: str | None = None) -> dict[str, dict[str, float]]:
+    values = tolerances(measured, multiple, model)
     Path(path).write_text(to_toml(values, measured, profile, note), encoding="utf-8")
     return values
 
@@ -233,7 +236,7 @@ def calibrate(model: str, engines: str, configs: str | None, dtype: str, suite: 
     measured = calibrate_runs(lambda: Runner(spec, config_list, chosen_suite, options, console=console), repeats)
     note = (f"model {spec.name} {spec.recipe_hash}, suite {chosen_suite.name}, {repeats} runs, threads {counts}, "
             f"{multiple:g}x the floor; configurations {', '.join(c.label for c in config_list)}")
-    values = write_profile(out_path, measured, multiple, profile, note)
+    values = write_profile(out_path, measured, multiple, profile, note, spec.name)
     console.print(f"wrote {out_path}: " + "; ".join(f"{cls} {v}" for cls, v in sorted(values.items())))
     if json_flag:
         click.echo(json.dumps({"floors": measured, "tolerances": values, "note": note}, indent=1))

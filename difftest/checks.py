@@ -53,6 +53,8 @@ class RunData:
     vocab_size: int = 0
     sampling_seed: int = 0
     sampling_plan: SequentialPlan = field(default_factory=SequentialPlan)
+    #: The model's name: calibrated tolerance tables (``...#<model>``) apply to their model only.
+    model: str = ""
 
     def token_sessions(self) -> list[Session]:
         """One session per engine (the first configuration listed; the reference for its engine):
@@ -212,7 +214,7 @@ def kld_summary(a: Session, b: Session, d: RunData) -> tuple[dict[str, Any] | No
 def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     for a, b in config_pairs(d):
         cls = pair_class(a.config, b.config)
-        tol = (d.profile.for_class(cls, knob_oracle(a, b), b.config.engine) if cls.startswith("same")
+        tol = (d.profile.for_class(cls, knob_oracle(a, b), b.config.engine, d.model) if cls.startswith("same")
                else d.profile.for_class(cls))
         same_dtype = a.config.dtype == b.config.dtype
         if cls.startswith("same"):
@@ -253,11 +255,11 @@ def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outc
 # -- cache and batch: metamorphic pairs within one configuration --------------------------------
 def cache_checks(d: RunData) -> Iterator[Outcome]:
     for s in d.sessions:
-        tol = d.profile.for_class(same_class(s.config.dtype), "cache.kv_recompute", s.config.engine)
+        tol = d.profile.for_class(same_class(s.config.dtype), "cache.kv_recompute", s.config.engine, d.model)
         for j, prompt in enumerate(d.prompts):
             yield _check("cache.kv_recompute", (s,), prompt, lambda g, r: cache.cached_vs_recompute(g, r, tol),
                          s.get(("gen", j)), s.get(("recompute", j)))
-        tol = d.profile.for_class(same_class(s.config.dtype), "cache.prefix_reuse", s.config.engine)
+        tol = d.profile.for_class(same_class(s.config.dtype), "cache.prefix_reuse", s.config.engine, d.model)
         for j in d.prefix_prompts:
             cold, hot = s.get(("prefix.cold", j)), s.get(("prefix.hot", j))
             if getattr(hot, "cached_prompt_tokens", None) == 0:  # the engine says nothing came from its cache
@@ -277,14 +279,14 @@ def cache_checks(d: RunData) -> Iterator[Outcome]:
 def batch_checks(d: RunData) -> Iterator[Outcome]:
     size = d.suite.batch_size
     for s in d.sessions:
-        tol = d.profile.for_class(same_class(s.config.dtype), "batch.needle", s.config.engine)
+        tol = d.profile.for_class(same_class(s.config.dtype), "batch.needle", s.config.engine, d.model)
         alone = s.get("batch.alone")
         for p, pos in enumerate(d.placements):
             batch = s.get(("batch.placed", p))
             yield _check("batch.needle", (s,), d.needle,
                          lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol, b), alone, batch)
         first, second, order = s.get("batch.first"), s.get("batch.reordered"), s.records.get("batch.order", [])
-        tol = d.profile.for_class(same_class(s.config.dtype), "batch.order", s.config.engine)
+        tol = d.profile.for_class(same_class(s.config.dtype), "batch.order", s.config.engine, d.model)
         yield _check("batch.order", (s,), None, lambda x, y: cache.order_invariance(x, y, order, tol), first, second)
 
 

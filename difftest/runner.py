@@ -156,7 +156,7 @@ class Runner:
                         suite.edge_cases)
         prompts = list(suite.prompts)
         data = RunData(self.sessions, ref, suite, self.options.profile, strings, prompts, [], suite.needle,
-                       vocab_size=self.model.vocab_size)
+                       vocab_size=self.model.vocab_size, model=self.model.name)
         token_sessions = data.token_sessions()
         per_string = 4 * len(strings) + 2 * len(prompts)
         per_config = 5 * len(prompts) + 4 * suite.prefix_prompts + suite.batch_placements + 3 + 3

@@ -64,11 +64,14 @@ class ToleranceProfile:
     name: str
     classes: dict[str, Tolerance]
 
-    def for_class(self, cls: str, oracle: str | None = None, engine: str | None = None) -> Tolerance:
+    def for_class(self, cls: str, oracle: str | None = None, engine: str | None = None,
+                  model: str | None = None) -> Tolerance:
         """The most specific table: ``same:f32@llamacpp/batch.needle`` (a calibrated engine and
-        oracle), ``same:f32/batch.needle``, ``same:f32@llamacpp``, ``same:f32``, ``same``, ``*``."""
+        oracle), ``same:f32/batch.needle``, ``same:f32@llamacpp``, ``same:f32``, ``same``, ``*``;
+        with ``model``, each name suffixed ``#<model>`` (calibrated on that model) comes first."""
         keys = ([f"{cls}@{engine}/{oracle}"] if engine and oracle else []) + ([f"{cls}/{oracle}"] if oracle else []) \
-            + ([f"{cls}@{engine}"] if engine else []) + [cls, cls.split(":")[0]]
+            + ([f"{cls}@{engine}"] if engine else []) + [cls]
+        keys = ([f"{k}#{model}" for k in keys] if model else []) + keys + [cls.split(":")[0]]
         for key in keys:
             if key in self.classes:
                 return self.classes[key]
@@ -114,6 +117,9 @@ def _read(path: Path) -> dict[str, Any]:
 def _parents(cls: str) -> list[str]:
     """``same:f32@llamacpp/batch.needle`` -> ``same:f32/batch.needle``, ``same:f32@llamacpp``,
     ``same:f32``, ``same`` (the tables whose values it inherits, closest first)."""
+    name, _, model = cls.partition("#")
+    if model:
+        return [name] + _parents(name)
     base, _, oracle = cls.partition("/")
     klass, _, engine = base.partition("@")
     out = ([f"{klass}/{oracle}"] if engine and oracle else []) + ([base] if oracle else []) \
@@ -122,7 +128,7 @@ def _parents(cls: str) -> list[str]:
 
 
 def _depth(cls: str) -> int:
-    return cls.count(":") + cls.count("@") + cls.count("/")
+    return cls.count(":") + cls.count("@") + cls.count("/") + cls.count("#")
 
 
 def load_profile(name: str = "default", override: str | Path | None = None) -> ToleranceProfile:

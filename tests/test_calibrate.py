@@ -22,7 +22,7 @@ def calibrated(tmp_path_factory):
                       client_factory=in_process_factory())
     measured = calibrate_runs(make, repeats=2)
     path = tmp_path_factory.mktemp("cal") / "tol.toml"
-    values = write_profile(path, measured, 5.0, "default", "fake engine")
+    values = write_profile(path, measured, 5.0, "default", "fake engine", "fake")
     return measured, values, path
 
 
@@ -33,19 +33,22 @@ def test_floors_and_tolerances(calibrated):
     assert same["repeat"]["max_abs_logprob_delta"] == 0.0  # the fake engine is deterministic
     floor = max(s.get("max_abs_logprob_delta", 0.0) for s in same.values())
     assert 0 < floor < 1e-4
-    assert floor * 5 <= values["same:f32"]["logprob_atol"] <= floor * 5.3
+    assert floor * 5 <= values["same:f32#fake"]["logprob_atol"] <= floor * 5.3
     kv = same["cache.kv_recompute"]["max_abs_logprob_delta"]
-    assert kv * 5 <= values["same:f32@fake/cache.kv_recompute"]["logprob_atol"] <= kv * 5.3
+    assert kv * 5 <= values["same:f32@fake/cache.kv_recompute#fake"]["logprob_atol"] <= kv * 5.3
     profile = load_profile("default", path)
-    assert profile.for_class("same:f32", "cache.kv_recompute", "fake").logprob_atol < 1e-4  # calibrated
-    assert profile.for_class("same:f32", "cache.kv_recompute", "other").logprob_atol == values["same:f32"]["logprob_atol"]
-    assert 'profiles.default."same:f32"' in path.read_text() and "cache.kv_recompute" in path.read_text()
-    assert load_profile("default", path).for_class("same:f32").logprob_atol == values["same:f32"]["logprob_atol"]
+    assert profile.for_class("same:f32", "cache.kv_recompute", "fake", "fake").logprob_atol < 1e-4  # calibrated
+    assert (profile.for_class("same:f32", "cache.kv_recompute", "other", "fake").logprob_atol
+            == values["same:f32#fake"]["logprob_atol"])
+    assert profile.for_class("same:f32", "cache.kv_recompute", "fake", "gemma").logprob_atol == 0.01  # not calibrated
+    assert 'profiles.default."same:f32#fake"' in path.read_text() and "cache.kv_recompute" in path.read_text()
+    assert load_profile("default", path).for_class("same:f32", model="fake").logprob_atol == values["same:f32#fake"]["logprob_atol"]
 
 
 def test_round_up():
     assert round_up(1.234e-6) == pytest.approx(1.3e-6) and round_up(0.0) == 0.0 and round_up(5e-5) == pytest.approx(5e-5)
     assert tolerances({"same:f32@e": {"x": {}}})["same:f32"]["logprob_atol"] == 1e-5  # the minimum
+    assert set(tolerances({"same:f32@e": {"x": {}}}, model="m")) == {"same:f32#m", "same:f32@e/x#m"}
 
 
 @pytest.mark.parametrize("path, oracle", [("decode", "cache.kv_recompute"), ("batch", "batch.needle"),
