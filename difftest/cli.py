@@ -51,7 +51,7 @@ def needed_formats(configs: list) -> set[str] | None:
 
     known, keys = available_engines(), set()
     for c in configs:
-        key = getattr(_engine_for(c, known), "weights_key", lambda dtype: None)(c.dtype)
+        key = getattr(_engine_for(c, known)[0], "weights_key", lambda dtype: None)(c.dtype)
         if key is None:
             return None
         keys |= {key, "hf"} if key == "onnx" else {key}  # ONNX Runtime reads the HF tokenizer
