@@ -24,6 +24,9 @@ _ALL = (
     OracleInfo("tokenization.streaming", "tokenization",
                "concatenated streaming detokenization == full decode, no split UTF-8 in any chunk",
                "output-processor", "character"),
+    OracleInfo("tokenization.generated_text", "tokenization",
+               "generated text == the engine's own decode of its generated ids, and the reference's decode of them",
+               "output-processor", "character"),
     OracleInfo("sanity.logprobs", "sanity", "log-probabilities finite, <= 0, sorted, summing to <= 1",
                "operators", None, "silent-error"),
     OracleInfo("precision.tokens", "precision",
@@ -48,6 +51,10 @@ _ALL = (
     OracleInfo("sampling.seeded", "sampling",
                "a seeded request samples the same tokens repeated alone and co-batched with unseeded requests",
                "job-manager"),
+    OracleInfo("sampling.distribution", "sampling",
+               "next-token samples under sampler settings follow the exact distribution of the engine's documented "
+               "sampler chain on the reference's fp32 log-probabilities (sequential G-test / likelihood ratio)",
+               "output-processor"),
     OracleInfo("engine.crash", "engine", "the worker process died (abort, segfault, OOM kill)", "operators",
                None, "crash"),
     OracleInfo("engine.error", "engine", "the engine raised an exception", "operators", None, "crash"),
@@ -64,5 +71,8 @@ COMPONENT_OF_ROOT_CAUSE = {"incorrect-tokenization": "input-processor",
 #: Component of a crash or hang by the method it happened in (a batch method: its single method's).
 COMPONENT_OF_METHOD = {"load": "model-loader", "tokenize": "input-processor", "detokenize": "output-processor",
                        "stream_detokenize": "output-processor", "generate_batch": "job-manager"}
+#: Calls of the prefix-reuse sequence that follow a call sharing their prefix (a cache hit): an
+#: engine failure there is filed as a cache fault, with the call named.
+AFTER_CACHE_HIT = frozenset({"prefix.branch", "prefix.hot", "prefix.after"})
 ROOT_CAUSE_OF_METHOD = {"load": "incompatible-model", "tokenize": "incorrect-tokenization",
                         "detokenize": "incorrect-detokenization", "stream_detokenize": "incorrect-detokenization"}

@@ -11,16 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enginebugs.difftest.oracles import cache, precision, sanity, tokenization
-from enginebugs.difftest.oracles.sampling import seeded_reproducible
+from enginebugs.difftest.oracles import sampler_chain
+from enginebugs.difftest.oracles.sampling import SequentialPlan, sampling_matches, seeded_draws_match, seeded_reproducible
 from enginebugs.difftest.oracles.base import Verdict
+from enginebugs.difftest.protocol import KNOB_CAPABILITIES
 from enginebugs.difftest.session import Missing, Session
 from enginebugs.difftest.suites import Suite
 from enginebugs.difftest.tolerances import ToleranceProfile, pair_class, same_class
 
-#: Option names that only change how the prefill is chunked.
-CHUNK_KNOBS = frozenset({"n_batch", "n_ubatch", "prefill_chunk", "max_num_batched_tokens", "enable_chunked_prefill"})
-#: Option names that turn on reuse of a cached prefix across calls.
-PREFIX_KNOBS = frozenset({"prefix_cache", "state_roundtrip", "enable_prefix_caching"})
+#: The oracle of a same-engine pair whose differing knobs all exercise one capability.
+ORACLE_OF_KNOB_CAPABILITY = {"chunked_prefill": "cache.chunked_prefill", "prefix_reuse": "cache.prefix_reuse",
+                             "kv_cache_toggle": "cache.use_cache"}
 
 
 @dataclass
@@ -47,9 +48,13 @@ class RunData:
     needle: str = ""
     placements: list[int] = field(default_factory=list)
     special_ids: set[int] = field(default_factory=set)
+    special_cases: list[tuple[int, list[int]]] = field(default_factory=list)
     prefix_prompts: list[int] = field(default_factory=list)
     vocab_size: int = 0
     sampling_seed: int = 0
+    sampling_plan: SequentialPlan = field(default_factory=SequentialPlan)
+    #: The model's name: calibrated tolerance tables (``...#<model>``) apply to their model only.
+    model: str = ""
 
     def token_sessions(self) -> list[Session]:
         """One session per engine (the first configuration listed; the reference for its engine):
@@ -110,6 +115,38 @@ def tokenization_checks(d: RunData) -> Iterator[Outcome]:
         for j, prompt in enumerate(d.prompts):  # the text tokens this engine generated for the prompt
             yield _check("tokenization.streaming", (s,), prompt, tokenization.streaming_matches,
                          s.get(("genids", j)), s.get(("gendec", j)), s.get(("genstream", j)))
+        yield from special_token_checks(d, s)
+    yield from generated_text_checks(d)
+
+
+def special_token_checks(d: RunData, s: Session) -> Iterator[Outcome]:
+    """Decode (against the reference) and streaming (against the engine's own decode, with the
+    special tokens rendered or dropped) of ids holding special tokens."""
+    ref = d.reference
+    for n, (i, ids) in enumerate(d.special_cases):
+        text = d.strings[i][1]
+        if s is not ref:
+            yield _check("tokenization.decode", (ref, s), text, lambda e, a, r=ids: tokenization.decode_match(r, e, a),
+                         ref.get(("sdec", n)), s.get(("sdec", n)))
+        yield _check("tokenization.streaming", (s,), text,
+                     lambda full, plain, chunks, r=ids: tokenization.streaming_matches_special(r, full, plain, chunks),
+                     s.get(("sdec", n)), s.get(("dec", i)), s.get(("sstream", n)))
+
+
+def generated_text_checks(d: RunData) -> Iterator[Outcome]:
+    """Every configuration's generated text against its own decode of its generated ids; for one
+    configuration per engine also against the reference's decode of the same ids."""
+    ref = d.reference
+    compared = {t.label for t in d.token_sessions()} - {ref.label}
+    for s in d.sessions:
+        pair = (ref, s) if s.label in compared else (s,)
+        for j, prompt in enumerate(d.prompts):
+            refs = ((ref.get(("gentext.ref", s.label, j)), ref.get(("gentext.refplain", s.label, j)))
+                    if s.label in compared else (None, None))
+            yield _check("tokenization.generated_text", pair, prompt,
+                         lambda g, full, plain, r=refs: tokenization.generated_text(
+                             g.token_ids, g.text, full, plain, *(x if isinstance(x, str) else None for x in r)),
+                         s.get(("gen", j)), s.get(("gentext.full", j)), s.get(("gendec", j)))
 
 
 # -- one engine's numbers -----------------------------------------------------------------------
@@ -124,14 +161,14 @@ def sanity_checks(d: RunData) -> Iterator[Outcome]:
 
 # -- precision across configurations ------------------------------------------------------------
 def knob_oracle(a: Session, b: Session) -> str:
-    """The oracle a same-engine, same-dtype pair is judged by, from the options that differ."""
+    """The oracle a same-engine, same-dtype pair is judged by: the capability every differing knob
+    exercises, as the engine declares it (``knob_capabilities``), else as
+    :data:`~enginebugs.difftest.protocol.KNOB_CAPABILITIES` names it; mixed or other knobs: precision.knobs."""
     keys = {k for k in {*a.config.options, *b.config.options} if a.config.options.get(k) != b.config.options.get(k)}
-    if keys and keys <= CHUNK_KNOBS:
-        return "cache.chunked_prefill"
-    if keys and keys <= PREFIX_KNOBS:
-        return "cache.prefix_reuse"
-    if keys == {"use_cache"}:
-        return "cache.use_cache"
+    roles = b.knob_capabilities or a.knob_capabilities or KNOB_CAPABILITIES
+    kinds = {roles.get(k) for k in keys}
+    if len(kinds) == 1:
+        return ORACLE_OF_KNOB_CAPABILITY.get(kinds.pop(), "precision.knobs")
     return "precision.knobs"
 
 
@@ -177,7 +214,8 @@ def kld_summary(a: Session, b: Session, d: RunData) -> tuple[dict[str, Any] | No
 def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     for a, b in config_pairs(d):
         cls = pair_class(a.config, b.config)
-        tol = d.profile.for_class(cls)
+        tol = (d.profile.for_class(cls, knob_oracle(a, b), b.config.engine, d.model) if cls.startswith("same")
+               else d.profile.for_class(cls))
         same_dtype = a.config.dtype == b.config.dtype
         if cls.startswith("same"):
             name = knob_oracle(a, b)
@@ -217,10 +255,11 @@ def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outc
 # -- cache and batch: metamorphic pairs within one configuration --------------------------------
 def cache_checks(d: RunData) -> Iterator[Outcome]:
     for s in d.sessions:
-        tol = d.profile.for_class(same_class(s.config.dtype))
+        tol = d.profile.for_class(same_class(s.config.dtype), "cache.kv_recompute", s.config.engine, d.model)
         for j, prompt in enumerate(d.prompts):
             yield _check("cache.kv_recompute", (s,), prompt, lambda g, r: cache.cached_vs_recompute(g, r, tol),
                          s.get(("gen", j)), s.get(("recompute", j)))
+        tol = d.profile.for_class(same_class(s.config.dtype), "cache.prefix_reuse", s.config.engine, d.model)
         for j in d.prefix_prompts:
             cold, hot = s.get(("prefix.cold", j)), s.get(("prefix.hot", j))
             if getattr(hot, "cached_prompt_tokens", None) == 0:  # the engine says nothing came from its cache
@@ -230,18 +269,24 @@ def cache_checks(d: RunData) -> Iterator[Outcome]:
                                "from its cache (the reset did not take)")
             yield _check("cache.prefix_reuse", (s,), d.prompts[j], lambda c, h: cache.cold_vs_hot(c, h, tol),
                          cold, hot)
+            for tag in ("branch", "after"):  # the other calls of the sequence vs the same prompt on a fresh cache
+                call = s.get(("prefix.fresh", tag, j))
+                yield _check("cache.prefix_reuse", (s,), d.prompts[j],
+                             lambda f, x, t=tag: cache.sequence_call_vs_fresh(f, x, t, tol), call,
+                             s.get((f"prefix.{tag}", j)))
 
 
 def batch_checks(d: RunData) -> Iterator[Outcome]:
     size = d.suite.batch_size
     for s in d.sessions:
-        tol = d.profile.for_class(same_class(s.config.dtype))
+        tol = d.profile.for_class(same_class(s.config.dtype), "batch.needle", s.config.engine, d.model)
         alone = s.get("batch.alone")
         for p, pos in enumerate(d.placements):
             batch = s.get(("batch.placed", p))
             yield _check("batch.needle", (s,), d.needle,
-                         lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol), alone, batch)
+                         lambda a, b, pos=pos: cache.batch_invariance(a[0], b[pos], pos, size, tol, b), alone, batch)
         first, second, order = s.get("batch.first"), s.get("batch.reordered"), s.records.get("batch.order", [])
+        tol = d.profile.for_class(same_class(s.config.dtype), "batch.order", s.config.engine, d.model)
         yield _check("batch.order", (s,), None, lambda x, y: cache.order_invariance(x, y, order, tol), first, second)
 
 
@@ -258,6 +303,34 @@ def sampling_checks(d: RunData) -> Iterator[Outcome]:
                          first, s.get(key))
 
 
+def sampling_distribution_checks(d: RunData) -> Iterator[Outcome]:
+    """Each engine's next-token samples under each sampler setting against the exact distribution of
+    its documented chain on the reference's fp32 log-probabilities; the seeded first look repeated."""
+    from enginebugs.difftest.runner import SAMPLER_SETTINGS, engine_of
+
+    ref = d.reference
+    expected = ref.arrays.get(("scores", 0))
+    prompt = d.prompts[0] if d.prompts else None
+    for s in d.sessions:
+        chain = sampler_chain.chain_of(engine_of(s.config))
+        if s.alive and "sampling" not in s.capabilities:
+            yield Outcome("sampling.distribution", (ref.label, s.label), (ref.config.engine, s.config.engine), prompt,
+                          skipped=f"{s.label} does not declare capability 'sampling'")
+            continue
+        for i, setting in enumerate(SAMPLER_SETTINGS):
+            dist = (Missing(f"no full log-probabilities from the reference {ref.label} for prompt 0")
+                    if expected is None else sampler_chain.next_token_distribution(expected[-1], setting, chain))
+            yield _check("sampling.distribution", (ref, s), prompt,
+                         lambda draws, pb, st=setting, c=chain: sampling_matches(draws, pb[0], pb[1], d.sampling_plan,
+                                                                                 st.label, c),
+                         s.get(("sampling.draws", i)), dist)
+            first = s.get(("sampling.draws", i))
+            yield _check("sampling.seeded", (s,), prompt,
+                         lambda a, b, st=setting, seed=d.sampling_seed + 1000 * i: seeded_draws_match(a, b, seed, st.label),
+                         first[: d.sampling_plan.first] if isinstance(first, list) else first,
+                         s.get(("sampling.repeat", i)))
+
+
 def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     """Every outcome of every oracle; precision metrics per pair are appended to ``metrics``."""
     yield from tokenization_checks(d)
@@ -266,3 +339,4 @@ def evaluate(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outcome]:
     yield from cache_checks(d)
     yield from batch_checks(d)
     yield from sampling_checks(d)
+    yield from sampling_distribution_checks(d)

@@ -51,7 +51,7 @@ def needed_formats(configs: list) -> set[str] | None:
 
     known, keys = available_engines(), set()
     for c in configs:
-        key = getattr(_engine_for(c, known), "weights_key", lambda dtype: None)(c.dtype)
+        key = getattr(_engine_for(c, known)[0], "weights_key", lambda dtype: None)(c.dtype)
         if key is None:
             return None
         keys |= {key, "hf"} if key == "onnx" else {key}  # ONNX Runtime reads the HF tokenizer
@@ -111,24 +111,29 @@ def _split(value: str | None) -> list[str]:
 
 
 def _engine_for(config, known_engines: dict):
-    """The (unloaded) engine object a configuration runs, looking through a planted-fault wrapper
-    to the engine it wraps."""
+    """The (unloaded) engine object a configuration's knobs are checked against, and the wrapper's
+    own knobs: an engine that names the engine it wraps in a knob (``wraps_option``, as the planted
+    faults do with ``wraps=``) is looked through for every knob that is not its own; any other
+    engine, wrapper or not, is checked as itself."""
     from enginebugs.difftest.engines.registry import create_engine
 
     engine = create_engine(config.engine)
-    if hasattr(engine, "inner"):  # a planted-fault wrapper
-        wrapped = config.options.get("wraps", "transformers")
-        if wrapped not in known_engines:
-            raise UserError(f"{config.label}: wraps unknown engine {wrapped!r} "
-                            f"(known: {', '.join(sorted(known_engines))})")
-        engine = create_engine(wrapped)
-    return engine
+    knob = getattr(engine, "wraps_option", None)
+    if not knob:
+        return engine, {}
+    wrapped = config.options.get(knob, getattr(engine, "default_wrapped", "transformers"))
+    if wrapped not in known_engines:
+        raise UserError(f"{config.label}: wraps unknown engine {wrapped!r} "
+                        f"(known: {', '.join(sorted(known_engines))})")
+    return create_engine(wrapped), {knob: wrapped, **dict(getattr(engine, "option_defaults", None) or {})}
 
 
 def _knobs_of(config, known_engines: dict) -> dict | None:
-    """The knobs (``option_defaults``) of the engine a configuration runs; ``None`` when it does not say."""
-    knobs = getattr(_engine_for(config, known_engines), "option_defaults", None)
-    return dict(knobs) if knobs is not None else None
+    """The knobs (``option_defaults``) of the engine a configuration runs, a wrapper's own included;
+    ``None`` when it does not say."""
+    engine, own = _engine_for(config, known_engines)
+    knobs = getattr(engine, "option_defaults", None)
+    return {**dict(knobs), **own} if knobs is not None else None
 
 
 def preflight_configs(spec, configs: list) -> None:
@@ -139,12 +144,12 @@ def preflight_configs(spec, configs: list) -> None:
 
     known = available_engines()
     for c in configs:
-        engine = _engine_for(c, known)
+        engine, own_knobs = _engine_for(c, known)
         check = getattr(engine, "preflight", None)
         key = getattr(engine, "weights_key", lambda dtype: None)(c.dtype)
         if check is None or key in spec.unavailable:  # a format no converter could build: the run skips it
             continue
-        own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k != "wraps"}, c.label)
+        own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k not in own_knobs}, c.label)
         try:
             check(spec, own)
         except (Unsupported, ValueError) as exc:
@@ -335,3 +340,4 @@ def list_things() -> None:
 
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
 from enginebugs.difftest.explain import explain; difftest.add_command(explain)  # noqa: E402,E702
+from enginebugs.difftest.calibrate import calibrate; difftest.add_command(calibrate)  # noqa: E402,E702

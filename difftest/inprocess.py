@@ -34,6 +34,7 @@ class InProcessClient:
         self.capabilities = frozenset(self.engine_obj.capabilities)
         self.fingerprint = self._guard(self.engine_obj.fingerprint)
         return {"name": self.engine_obj.name, "capabilities": sorted(self.capabilities),
+                "knob_capabilities": dict(getattr(self.engine_obj, "knob_capabilities", None) or {}),
                 "fingerprint": self.fingerprint, "pid": None}
 
     def call(self, method: str, *, timeout: float | None = None, **kwargs: Any) -> Any:

@@ -23,7 +23,20 @@ CAPABILITIES = frozenset({
     "chunked_prefill",     # prefill in chunks (n_batch/n_ubatch, max_num_batched_tokens)
     "threads",             # thread count as a config knob
     "seeded_sampling",     # sampling with a per-request seed
+    "sampling",            # sample_next: n next-token draws with the engine's own sampler (temperature, top-k/p, min-p)
 })
+
+#: The capability a configuration knob exercises, for engines that do not declare their own
+#: ``knob_capabilities``: a pair of configurations differing only in such knobs is judged by that
+#: capability's oracle (``chunked_prefill``: cache.chunked_prefill, ``prefix_reuse``:
+#: cache.prefix_reuse, ``kv_cache_toggle``: cache.use_cache), any other knob by precision.knobs.
+KNOB_CAPABILITIES = {"n_batch": "chunked_prefill", "n_ubatch": "chunked_prefill", "prefill_chunk": "chunked_prefill",
+                     "max_num_batched_tokens": "chunked_prefill", "enable_chunked_prefill": "chunked_prefill",
+                     "prefix_cache": "prefix_reuse", "state_roundtrip": "prefix_reuse",
+                     "enable_prefix_caching": "prefix_reuse", "use_cache": "kv_cache_toggle", "threads": "threads"}
+
+#: ``generate_batch(..., seeds=[...])``: a row sampled without a seed of its own (``None`` is greedy).
+UNSEEDED = "unseeded"
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,11 @@ class Generation:
 
 @runtime_checkable
 class Engine(Protocol):
-    """What an adapter implements. Methods beyond ``capabilities`` may raise
-    :class:`Unsupported`; the runner turns that into a skip with the reason."""
+    """What an adapter implements: every method the runner may call. Methods beyond
+    ``capabilities`` may raise :class:`Unsupported`; the runner turns that into a skip with the
+    reason. :class:`EngineDefaults` gives every optional method a default; ``knob_capabilities``
+    (optional) maps the engine's own knobs to the capability they exercise (see
+    :data:`KNOB_CAPABILITIES`)."""
 
     name: str
     capabilities: frozenset[str]
@@ -149,8 +165,69 @@ class Engine(Protocol):
     def stream_detokenize(self, ids: list[int]) -> list[str]: ...
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores: ...
     def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation: ...
-    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10) -> list[Generation]: ...
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
+                       seeds: list[int | str | None] | None = None) -> list[Generation]: ...
+    def detokenize_batch(self, batch: list[list[int]]) -> list[str]: ...
+    def stream_detokenize_batch(self, batch: list[list[int]]) -> list[list[str]]: ...
+    def reset_prefix_cache(self) -> bool: ...
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]: ...
     def close(self) -> None: ...
+
+
+class EngineDefaults:
+    """Defaults for every optional method of :class:`Engine`; a plugin subclasses this and writes
+    ``name``, ``capabilities``, ``load``, ``tokenize``, ``detokenize``, ``prompt_logprobs`` and
+    ``generate``. Batch methods loop over this object's own single-item methods (so overriding
+    ``tokenize`` is never bypassed); batch generation, seeded batches, streaming and the prefix
+    reset raise :class:`Unsupported` (their oracles are skipped with the reason)."""
+
+    name = "engine"
+    capabilities: frozenset[str] = frozenset()
+    knob_capabilities: dict[str, str] = {}
+    #: The engine's knobs with their defaults (``--configs name:f32:knob=value``); others are refused.
+    option_defaults: dict[str, Any] = {}
+
+    def preflight(self, model: ModelSpec, config: EngineConfig) -> None:
+        """Refuse unknown knobs before anything starts (ValueError, shown as ``error: ...``)."""
+        unknown = sorted(set(config.options) - set(self.option_defaults))
+        if unknown:
+            raise ValueError(f"{self.name} does not understand option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(self.option_defaults)) or 'none'}")
+
+    def knobs(self, config: EngineConfig) -> dict[str, Any]:
+        """``config``'s knobs over the defaults."""
+        return {**self.option_defaults, **config.options}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"engine": self.name}
+
+    def tokenize_batch(self, texts: list[str], add_special: bool = True,
+                       parse_special: bool = False) -> list[list[int]]:
+        return [self.tokenize(t, add_special, parse_special) for t in texts]  # type: ignore[attr-defined]
+
+    def detokenize_batch(self, batch: list[list[int]]) -> list[str]:
+        return [self.detokenize(ids) for ids in batch]  # type: ignore[attr-defined]
+
+    def stream_detokenize(self, ids: list[int]) -> list[str]:
+        raise Unsupported(f"{self.name} has no streaming detokenizer")
+
+    def stream_detokenize_batch(self, batch: list[list[int]]) -> list[list[str]]:
+        return [self.stream_detokenize(ids) for ids in batch]
+
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
+                       seeds: list[int | str | None] | None = None) -> list[Generation]:
+        raise Unsupported(f"{self.name} does not batch generation")
+
+    def reset_prefix_cache(self) -> bool:
+        raise Unsupported(f"{self.name} has no prefix-cache reset")
+
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:
+        """``n`` independent draws of the token after ``ids`` with the engine's own sampler under
+        ``settings`` (``temperature``, ``top_k``, ``top_p``, ``min_p``; 0 / 1.0 = off), seeded by ``seed``."""
+        raise Unsupported(f"{self.name} does not sample")
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -175,10 +252,29 @@ def single_method(method: str) -> str:
     return BATCHED[method].single if method in BATCHED else method
 
 
-def call_batched(engine: Any, method: str, items: list, **common: Any) -> list:
-    """``engine``'s own batch ``method`` on ``items``, else one single call per item."""
-    spec = BATCHED[method]
+def _defined_in(cls: type, name: str) -> type | None:
+    return next((c for c in cls.__mro__ if name in vars(c)), None)
+
+
+def own_batch(engine: Any, method: str) -> Any:
+    """``engine``'s batch ``method``, unless the engine lacks one or overrides the single-item
+    method in a class below the one defining the batch method (a subclass that changes
+    ``tokenize`` but inherits its parent's ``tokenize_batch``): then None, and the batch runs
+    through the single-item method of this same object."""
     own = getattr(engine, method, None)
+    if own is None:
+        return None
+    batch_cls, single_cls = _defined_in(type(engine), method), _defined_in(type(engine), BATCHED[method].single)
+    if batch_cls is not None and single_cls is not None and single_cls is not batch_cls \
+            and issubclass(single_cls, batch_cls):
+        return None
+    return own
+
+
+def call_batched(engine: Any, method: str, items: list, **common: Any) -> list:
+    """``engine``'s own batch ``method`` on ``items`` (see :func:`own_batch`), else one single call per item."""
+    spec = BATCHED[method]
+    own = own_batch(engine, method)
     if own is not None:
         return own(**{spec.batch_arg: list(items)}, **common)
     single = getattr(engine, spec.single)

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from enginebugs.difftest.baseline import Comparison, Group, compare, group_findings, group_key
-from enginebugs.difftest.catalogue import COMPONENT_OF_METHOD, COMPONENT_OF_ROOT_CAUSE, ORACLES, ROOT_CAUSE_OF_METHOD
+from enginebugs.difftest.catalogue import (AFTER_CACHE_HIT, COMPONENT_OF_METHOD, COMPONENT_OF_ROOT_CAUSE, ORACLES,
+                                           ROOT_CAUSE_OF_METHOD)
 from enginebugs.difftest.findings import Finding
 from enginebugs.difftest.protocol import single_method
 
@@ -133,7 +134,8 @@ def _finding_from(outcome: Any) -> Finding:
     if info.family == "tokenization":
         component = COMPONENT_OF_ROOT_CAUSE.get(v.root_cause, component)
     return Finding(outcome.oracle, list(outcome.configs), list(outcome.engines), info.symptom,
-                   v.root_cause or "incorrect-algorithm-implementation", component, v.message, info.output_subtype,
+                   v.root_cause or "incorrect-algorithm-implementation", component, v.message,
+                   v.subtype or info.output_subtype,
                    outcome.prompt, v.divergence, dict(v.metrics))
 
 
@@ -147,11 +149,17 @@ def _failure_finding(f: Any) -> Finding:
         oom = "out of memory" in text or "memoryerror" in text or f.returncode == -9
         root = "incorrect-resource-allocation" if oom else ROOT_CAUSE_OF_METHOD.get(method, "incorrect-algorithm-implementation")
     info = ORACLES[oracle]
+    component = COMPONENT_OF_METHOD.get(method, info.component)
+    metrics = {"method": f.method, "returncode": f.returncode, "count": f.count}
     message = f"{f.message} (during {f.method}" + (f", {f.count} times" if f.count > 1 else "") + ")"
+    hit = [k for k in getattr(f, "keys", []) if k in AFTER_CACHE_HIT]
+    if hit and root != "incorrect-resource-allocation":
+        root, component = "incorrect-cache-management", "resource-manager"
+        metrics["cache_context"] = f"right after a prefix-cache hit ({', '.join(hit)} call of the reuse sequence)"
+        message += f"; {metrics['cache_context']}"
     if f.stderr_tail:
         message += f"\nstderr tail:\n{f.stderr_tail[-1500:]}"
-    return Finding(oracle, [f.label], [f.engine], info.symptom, root, COMPONENT_OF_METHOD.get(method, info.component),
-                   message, None, None, None, {"method": f.method, "returncode": f.returncode, "count": f.count},
+    return Finding(oracle, [f.label], [f.engine], info.symptom, root, component, message, None, None, None, metrics,
                    occurrences=f.count)
 
 

@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from enginebugs.difftest.checks import RunData, evaluate
-from enginebugs.difftest.engines.vllm_engine import UNSEEDED
 from enginebugs.difftest.findings import Finding
-from enginebugs.difftest.protocol import BATCHED, EngineConfig, ModelSpec
+from enginebugs.difftest.oracles import sampler_chain, sampling
+from enginebugs.difftest.protocol import BATCHED, UNSEEDED, EngineConfig, ModelSpec
 from enginebugs.difftest.results import RunResult, assemble
 from enginebugs.difftest.session import Missing, Session
 from enginebugs.difftest.strings import cases
@@ -156,7 +156,7 @@ class Runner:
                         suite.edge_cases)
         prompts = list(suite.prompts)
         data = RunData(self.sessions, ref, suite, self.options.profile, strings, prompts, [], suite.needle,
-                       vocab_size=self.model.vocab_size)
+                       vocab_size=self.model.vocab_size, model=self.model.name)
         token_sessions = data.token_sessions()
         per_string = 4 * len(strings) + 2 * len(prompts)
         per_config = 5 * len(prompts) + 4 * suite.prefix_prompts + suite.batch_placements + 3 + 3
@@ -169,12 +169,17 @@ class Runner:
         data.special_ids = self._special_ids(ref)
         if not ref.alive or not all(data.prompt_ids):
             return data
-        self._each(token_sessions, lambda s: self._record_text(s, ref, strings, prompts, tick))
+        data.special_cases = special_sequences([ref.get(("tok", i)) for i in range(len(strings))],
+                                               sorted(data.special_ids))
+        self._each(token_sessions, lambda s: self._record_text(s, ref, strings, prompts, data.special_cases, tick))
         plan = self._batch_plan(rng, data.prompt_ids, needle if isinstance(needle, list) else data.prompt_ids[0])
         data.placements = [pos for pos, _ in plan["placed"]]
         data.prefix_prompts = prefix_prompt_choice(data.prompt_ids, suite.prefix_prompts)
         data.sampling_seed = SAMPLING_SEED + self.options.seed
         self._each(self.sessions, lambda s: self._record_model(s, data, plan, s in token_sessions, tick))
+        record_reference_decodes(ref, token_sessions, len(prompts))
+        if any("sampling" in s.capabilities for s in self.sessions):  # needs the reference's scores first
+            self._each(self.sessions, lambda s: self._record_sampling(s, data))
         return data
 
     def _each(self, sessions: list[Session], work: Callable[[Session], None]) -> None:
@@ -199,7 +204,8 @@ class Runner:
                 special.add(ids[0])
         return special
 
-    def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], tick: Callable) -> None:
+    def _record_text(self, s: Session, ref: Session, strings: list, prompts: list[str], special_cases: list,
+                     tick: Callable) -> None:
         """Decode, stream and round-trip every string: one batch round trip per method (the
         worker pipe would otherwise cost more than the tokenizer work itself)."""
         if s is not ref:
@@ -216,6 +222,9 @@ class Runner:
                 else:
                     own.append(i)
         record_each(s, [("rt", i) for i in own], "detokenize", [s.get(("tok", i)) for i in own])
+        special = [ids for _, ids in special_cases]
+        for key, method in (("sdec", "detokenize"), ("sstream", "stream_detokenize")):
+            record_each(s, [(key, n) for n in range(len(special))], method, special)
         tick(4 * len(strings) + 2 * len(prompts))
 
     def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
@@ -227,12 +236,15 @@ class Runner:
                 s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
                 # Streams legitimately differ on rendering special tokens (llama-server drops them):
                 # the streaming oracle checks the generated text tokens only.
-                text_ids = [t for t in gen.token_ids if t not in data.special_ids]
-                s.records[("genids", j)] = text_ids
-                if text_checks:
-                    s.call(("gendec", j), "detokenize", ids=text_ids)
-                    s.call(("genstream", j), "stream_detokenize", ids=text_ids)
+                s.records[("genids", j)] = [t for t in gen.token_ids if t not in data.special_ids]
             tick(5)
+        # The generated text against the engine's own decode of its generated ids (all ids; text ids
+        # only), and each engine's stream of them: one batch round trip per method.
+        done = [j for j in range(len(data.prompt_ids)) if isinstance(s.records.get(("genids", j)), list)]
+        record_each(s, [("gendec", j) for j in done], "detokenize", [s.records[("genids", j)] for j in done])
+        record_each(s, [("gentext.full", j) for j in done], "detokenize", [s.records[("gen", j)].token_ids for j in done])
+        if text_checks:
+            record_each(s, [("genstream", j) for j in done], "stream_detokenize", [s.records[("genids", j)] for j in done])
         for j in data.prefix_prompts:
             self._record_prefix(s, data, j)
             tick(4)
@@ -251,13 +263,16 @@ class Runner:
         tick(3)
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
-        """Cold: right after the engine's ``reset_prefix_cache`` where it offers one (a hash-based
-        cache such as vLLM's still holds the blocks of this prompt's earlier calls), else after an
-        unrelated prompt. Hot: after a prompt sharing the first 2/3 of the ids."""
+        """A reuse sequence on one cache: cold (right after the engine's ``reset_prefix_cache``
+        where it offers one: a hash-based cache such as vLLM's still holds the blocks of this
+        prompt's earlier calls; else after an unrelated prompt), branch (a prompt sharing the first
+        2/3 of the ids, then other tokens), hot (the prompt again) and after (a prompt with another
+        prefix). Then the branch and after prompts again on a fresh cache: every call of the
+        sequence has a fresh-cache counterpart (the cold call is its own)."""
         if not s.alive:
             return
         if "prefix_reuse" not in s.capabilities:
-            for key in ("prefix.cold", "prefix.hot"):
+            for key in PREFIX_KEYS:
                 s.skip((key, j), f"{s.label} does not declare capability 'prefix_reuse'")
             return
         ids, n, k = data.prompt_ids[j], self.suite.max_new_tokens, self.suite.top_k
@@ -265,11 +280,19 @@ class Runner:
         unrelated = [ids[0]] + [t for t in other[1:] if t != ids[1]] or other
         shared = max(2, 2 * len(ids) // 3)
         branch = ids[:shared] + [t for t in other[1:] if t != ids[shared % len(ids)]][:max(2, len(ids) - shared)]
-        if isinstance(s.call(("prefix.reset", j), "reset_prefix_cache"), Missing):
-            s.call(("prefix.flush", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
+
+        def fresh(tag: str, flush_with: list[int]) -> None:
+            if isinstance(s.call(("prefix.reset", tag, j), "reset_prefix_cache"), Missing):
+                s.call(("prefix.flush", tag, j), "generate", ids=flush_with, max_new_tokens=1, top_k=k)
+
+        fresh("cold", unrelated)
         s.call(("prefix.cold", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
         s.call(("prefix.branch", j), "generate", ids=branch, max_new_tokens=1, top_k=k)
         s.call(("prefix.hot", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+        s.call(("prefix.after", j), "generate", ids=unrelated, max_new_tokens=1, top_k=k)
+        for tag, prompt, flush_with in (("branch", branch, unrelated), ("after", unrelated, ids)):
+            fresh(tag, flush_with)
+            s.call(("prefix.fresh", tag, j), "generate", ids=prompt, max_new_tokens=1, top_k=k)
 
     def _record_seeded(self, s: Session, data: RunData) -> None:
         """The first prompt sampled with one seed twice, then co-batched between two unseeded
@@ -287,6 +310,38 @@ class Runner:
         batch = s.call("seeded.batch", "generate_batch", batch=[others[0], ids, others[1], others[2]],
                        max_new_tokens=n, top_k=k, seeds=[UNSEEDED, seed, UNSEEDED, None])
         s.records["seeded.co_batched"] = batch[1] if isinstance(batch, list) and len(batch) == 4 else batch
+
+    def _record_sampling(self, s: Session, data: RunData) -> None:
+        """Next-token samples of the first prompt (its last token cut off: the reference scored that
+        position) under each sampler setting, look by look until the sequential test decides; the
+        first look drawn twice with one seed (seeded reproducibility)."""
+        ref = data.reference
+        if not s.alive or "sampling" not in s.capabilities or s.config.dtype != ref.config.dtype:
+            reason = s.skip_reason or (f"{s.label} does not declare capability 'sampling'"
+                                       if "sampling" not in s.capabilities else
+                                       f"{s.label}: dtype {s.config.dtype} is not the reference's "
+                                       f"{ref.config.dtype} (its sampler's cut-offs would move)")
+            for i in range(len(SAMPLER_SETTINGS)):
+                s.skip(("sampling.draws", i), reason)
+                s.skip(("sampling.repeat", i), reason)
+            return
+        expected = ref.arrays.get(("scores", 0))
+        ids, plan, chain = data.prompt_ids[0][:-1], data.sampling_plan, sampler_chain.chain_of(engine_of(s.config))
+        for i, setting in enumerate(SAMPLER_SETTINGS):
+            seed = data.sampling_seed + 1000 * i
+            probs, boundary = (sampler_chain.next_token_distribution(expected[-1], setting, chain)
+                               if expected is not None else (None, None))
+            draws: list[int] = []
+            want: int | None = plan.first
+            while want:
+                got = s.call(("sampling.look", i, len(draws)), "sample_next", ids=ids, n=want,
+                             settings=setting.to_dict(), seed=seed + len(draws))
+                if not isinstance(got, list):
+                    break
+                draws += got
+                want = sampling.needed(draws, probs, boundary, plan) if probs is not None else None
+            s.records[("sampling.draws", i)] = draws
+            s.call(("sampling.repeat", i), "sample_next", ids=ids, n=plan.first, settings=setting.to_dict(), seed=seed)
 
     def _batch_plan(self, rng: random.Random, prompt_ids: list[list[int]], needle: list[int]) -> dict:
         """The needle at the last row, then at random rows, of batches of other prompts (varied
@@ -331,6 +386,20 @@ class Runner:
         }
 
 
+#: Sampler settings of the statistical sampling oracle (each engine's documented chain applies them).
+SAMPLER_SETTINGS = (sampler_chain.SamplerSettings(temperature=0.8, top_k=20),
+                    sampler_chain.SamplerSettings(temperature=0.8, top_p=0.8),
+                    sampler_chain.SamplerSettings(temperature=0.7, min_p=0.05))
+
+
+def engine_of(config: EngineConfig) -> str:
+    """The engine whose sampler a configuration runs (a planted fault: the engine it wraps)."""
+    return str(config.options.get("wraps", config.engine))
+
+
+#: What the prefix-reuse oracle reads (skipped together where the engine declares no prefix reuse).
+PREFIX_KEYS = ("prefix.cold", "prefix.branch", "prefix.hot", "prefix.after")
+
 #: What the seeded-sampling oracle reads: the seeded sample, its repeat and its co-batched repeat.
 SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")
 
@@ -359,6 +428,38 @@ def record_each(s: Session, keys: list, method: str, items: list, **common: Any)
         return
     for key, item in zip(keys, items):
         s.call(key, method, **{BATCHED[batch].arg: item}, **common)
+
+
+def special_sequences(string_ids: list, special: list[int], count: int = 8) -> list[tuple[int, list[int]]]:
+    """Id sequences holding special tokens (``(string index, ids)``): the ids of the first ``count``
+    strings of two or more tokens with a special token before them, one in the middle and one after
+    them (the special ids taken in turn): detokenizers mangle the spaces next to special tokens.
+    Without the special tokens each is the string's own ids."""
+    out: list[tuple[int, list[int]]] = []
+    if not special:
+        return out
+    for i, ids in enumerate(string_ids):
+        if len(out) >= count:
+            break
+        if isinstance(ids, list) and len(ids) >= 2:
+            a, b, c = (special[(len(out) + k) % len(special)] for k in range(3))
+            mid = len(ids) // 2
+            out.append((i, [a] + ids[:mid] + [b] + ids[mid:] + [c]))
+    return out
+
+
+def record_reference_decodes(ref: Session, sessions: list[Session], prompts: int) -> None:
+    """The reference's decode of every listed session's generated ids (all ids, text ids only),
+    under ``("gentext.ref", label, j)`` / ``("gentext.refplain", label, j)``, in one round trip each."""
+    full, plain = [], []
+    for s in sessions:
+        for j in range(prompts):
+            gen, text_ids = s.records.get(("gen", j)), s.records.get(("genids", j))
+            if isinstance(text_ids, list) and not isinstance(gen, Missing):
+                full.append((("gentext.ref", s.label, j), gen.token_ids))
+                plain.append((("gentext.refplain", s.label, j), text_ids))
+    for pairs in (full, plain):
+        record_each(ref, [k for k, _ in pairs], "detokenize", [ids for _, ids in pairs])
 
 
 def prefix_prompt_choice(prompt_ids: list[list[int]], count: int) -> list[int]:

@@ -21,7 +21,8 @@ from enginebugs.difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
 #: (A batch method needs what its single method needs: see protocol.single_method.)
 CAPABILITY_OF = {"tokenize": "tokenize", "detokenize": "detokenize",
                  "stream_detokenize": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
-                 "generate": "generate", "generate_batch": "batch_generate", "reset_prefix_cache": "prefix_reuse"}
+                 "generate": "generate", "generate_batch": "batch_generate", "reset_prefix_cache": "prefix_reuse",
+                 "sample_next": "sampling"}
 STDERR_TAIL = 2000
 
 
@@ -47,6 +48,8 @@ class Failure:
     stderr_tail: str = ""
     returncode: int | None = None
     count: int = 1
+    #: The recording keys of the failing calls (the first few): where in a sequence it happened.
+    keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Session:
     status: str = "pending"  # pending | ok | crashed | hung | load-failed | unsupported
     skip_reason: str = ""
     capabilities: frozenset[str] = frozenset()
+    #: knob -> the capability it exercises, as the engine declared it (else protocol.KNOB_CAPABILITIES)
+    knob_capabilities: dict[str, str] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     records: dict[Hashable, Any] = field(default_factory=dict)
     arrays: dict[Hashable, np.ndarray] = field(default_factory=dict)
@@ -93,13 +98,14 @@ class Session:
         finally:
             self.load_time_s = time.perf_counter() - t0
         self.capabilities = frozenset(info.get("capabilities", ()))
+        self.knob_capabilities = dict(info.get("knob_capabilities") or {})
         self.fingerprint = info.get("fingerprint", {})
         self.status = "ok"
 
     # -- calls -----------------------------------------------------------------------------------
     def call(self, key: Hashable, method: str, **kwargs: Any) -> Any:
         """Run and record one engine call; returns the value or a :class:`Missing`."""
-        value = self._invoke(method, kwargs, contain_errors=False)
+        value = self._invoke(method, kwargs, contain_errors=False, key=key)
         if isinstance(value, Missing):
             return self._missing(key, value.reason)
         self.records[key] = value
@@ -116,7 +122,7 @@ class Session:
         own), while a crash or hang still ends the session as in :meth:`call`."""
         return self._invoke(method, kwargs, contain_errors=True)
 
-    def _invoke(self, method: str, kwargs: dict[str, Any], *, contain_errors: bool) -> Any:
+    def _invoke(self, method: str, kwargs: dict[str, Any], *, contain_errors: bool, key: Hashable = None) -> Any:
         if not self.alive:
             return Missing(self.skip_reason or f"{self.label} is {self.status}")
         need = CAPABILITY_OF[single_method(method)]
@@ -131,7 +137,7 @@ class Session:
             return Missing(f"{self.label}: {method} unsupported: {exc}")
         except (WorkerCrashed, WorkerTimeout, EngineError) as exc:
             if not (contain_errors and isinstance(exc, EngineError)):
-                self._fail(exc, method)
+                self._fail(exc, method, key)
             return Missing(f"{self.label}: {method} failed: {getattr(exc, 'message', exc)}")
         finally:
             self.engine_time_s += time.perf_counter() - t0
@@ -146,7 +152,7 @@ class Session:
         self.records[key] = missing
         return missing
 
-    def _fail(self, exc: BaseException, method: str) -> None:
+    def _fail(self, exc: BaseException, method: str, key: Hashable = None) -> None:
         kind = "hang" if isinstance(exc, WorkerTimeout) else "crash" if isinstance(exc, WorkerCrashed) else "error"
         if method == "load":
             self.status = "load-failed"
@@ -156,12 +162,14 @@ class Session:
         if isinstance(exc, EngineError):
             message = f"{exc.type}: {exc.message}"
         tail = getattr(exc, "stderr_tail", "") or getattr(exc, "traceback", "") or ""
+        where = [str(key[0] if isinstance(key, tuple) else key)] if key is not None else []
         for f in self.failures:
             if (f.kind, f.method) == (kind, method):
                 f.count += 1
+                f.keys.extend(k for k in where if k not in f.keys)
                 return
         self.failures.append(Failure(kind, self.label, self.config.engine, method, message, tail[-STDERR_TAIL:],
-                                     getattr(exc, "returncode", None)))
+                                     getattr(exc, "returncode", None), keys=where))
 
     def close(self) -> None:
         try:

@@ -64,9 +64,15 @@ class ToleranceProfile:
     name: str
     classes: dict[str, Tolerance]
 
-    def for_class(self, cls: str) -> Tolerance:
-        """``same:bf16`` falls back to ``same``, every class to ``*``."""
-        for key in (cls, cls.split(":")[0]):
+    def for_class(self, cls: str, oracle: str | None = None, engine: str | None = None,
+                  model: str | None = None) -> Tolerance:
+        """The most specific table: ``same:f32@llamacpp/batch.needle`` (a calibrated engine and
+        oracle), ``same:f32/batch.needle``, ``same:f32@llamacpp``, ``same:f32``, ``same``, ``*``;
+        with ``model``, each name suffixed ``#<model>`` (calibrated on that model) comes first."""
+        keys = ([f"{cls}@{engine}/{oracle}"] if engine and oracle else []) + ([f"{cls}/{oracle}"] if oracle else []) \
+            + ([f"{cls}@{engine}"] if engine else []) + [cls]
+        keys = ([f"{k}#{model}" for k in keys] if model else []) + keys + [cls.split(":")[0]]
+        for key in keys:
             if key in self.classes:
                 return self.classes[key]
         return self.classes["*"]
@@ -108,6 +114,23 @@ def _read(path: Path) -> dict[str, Any]:
     return profiles
 
 
+def _parents(cls: str) -> list[str]:
+    """``same:f32@llamacpp/batch.needle`` -> ``same:f32/batch.needle``, ``same:f32@llamacpp``,
+    ``same:f32``, ``same`` (the tables whose values it inherits, closest first)."""
+    name, _, model = cls.partition("#")
+    if model:
+        return [name] + _parents(name)
+    base, _, oracle = cls.partition("/")
+    klass, _, engine = base.partition("@")
+    out = ([f"{klass}/{oracle}"] if engine and oracle else []) + ([base] if oracle else []) \
+        + ([klass] if engine and base != klass else []) + ([klass.split(":")[0]] if ":" in klass else [])
+    return [p for p in dict.fromkeys(out) if p != cls]
+
+
+def _depth(cls: str) -> int:
+    return cls.count(":") + cls.count("@") + cls.count("/") + cls.count("#")
+
+
 def load_profile(name: str = "default", override: str | Path | None = None) -> ToleranceProfile:
     """The built-in profile ``name`` with the values of ``override`` (a TOML file) on top."""
     tables = _read(BUILTIN)
@@ -119,8 +142,8 @@ def load_profile(name: str = "default", override: str | Path | None = None) -> T
         for cls, values in source.items():
             merged.setdefault(cls, {}).update(values)
     classes = {"*": Tolerance(**merged.get("*", {}))}
-    for cls in sorted((c for c in merged if c != "*"), key=lambda c: c.count(":")):  # "same" before "same:bf16"
-        parent = classes.get(cls.split(":")[0], classes["*"]) if ":" in cls else classes["*"]
+    for cls in sorted((c for c in merged if c != "*"), key=_depth):  # "same" before "same:bf16" before "same:bf16/x"
+        parent = next((classes[p] for p in _parents(cls) if p in classes), classes["*"])
         try:
             classes[cls] = replace(parent, **merged[cls])
         except TypeError as exc:

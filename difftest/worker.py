@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from enginebugs.difftest.paths import source_checkout
-from enginebugs.difftest.protocol import BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported, call_batched
+from enginebugs.difftest.protocol import (BATCHED, EngineConfig, Generation, ModelSpec, PromptScores, Unsupported,
+                                          call_batched, own_batch)
 
 
 def _each(decode: Callable[[Any], Any]) -> Callable[[list], list]:
@@ -49,6 +50,8 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "generate_batch": _each(Generation.from_dict),
     # Optional (engines declaring "prefix_reuse" may offer it): drop cached prefixes, next call is cold.
     "reset_prefix_cache": bool,
+    # Optional (engines declaring "sampling"): n next-token draws under sampler settings.
+    "sample_next": list,
 }
 # The protocol's batch methods (protocol.BATCHED) rebuild each item as their single method does.
 DECODERS.update({name: _each(DECODERS[spec.single]) for name, spec in BATCHED.items()})
@@ -57,7 +60,8 @@ DECODERS.update({name: _each(DECODERS[spec.single]) for name, spec in BATCHED.it
 POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"), "detokenize": ("ids",),
               "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
               "generate": ("ids", "max_new_tokens", "top_k", "seed"),
-              "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": ()}
+              "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": (),
+              "sample_next": ("ids", "n", "settings", "seed")}
 POSITIONAL.update({name: (spec.batch_arg, *POSITIONAL[spec.single][1:]) for name, spec in BATCHED.items()})
 
 STDERR_TAIL_LINES = 200
@@ -128,7 +132,7 @@ def decode_result(method: str, data: Any) -> Any:
 def bound_method(engine: Any, method: str) -> Callable[..., Any] | None:
     """``engine``'s ``method``, with the protocol's fallback for a batch method the engine lacks
     (one single call per item); None where the engine lacks an optional method."""
-    if method in BATCHED and not hasattr(engine, method):
+    if method in BATCHED and own_batch(engine, method) is None:
         batch_arg = BATCHED[method].batch_arg
         return lambda **kwargs: call_batched(engine, method, kwargs.pop(batch_arg), **kwargs)
     return getattr(engine, method, None)
@@ -167,6 +171,7 @@ class _Server:
             self.engine.set_artifacts_dir(artifacts_dir)
         self.engine.load(ModelSpec.from_dict(model), EngineConfig.from_dict(config))
         return {"name": self.engine.name, "capabilities": sorted(self.engine.capabilities),
+                "knob_capabilities": dict(getattr(self.engine, "knob_capabilities", None) or {}),
                 "fingerprint": to_jsonable(self.engine.fingerprint()), "pid": os.getpid()}
 
     def reply(self, payload: dict[str, Any]) -> None:

@@ -285,6 +285,17 @@ class FakeEngine:
             self._cached_ids.append(token)
         return Generation(list(ids), new, tops, self.tok.decode(new))
 
+    def next_logprobs(self, ids: list[int]) -> np.ndarray:
+        """Full log-probabilities of the token after ``ids`` (no cache)."""
+        return _log_softmax(self._prefill(list(ids), [])[-1])
+
+    def sample_next(self, ids: list[int], n: int, settings: dict, seed: int) -> list[int]:
+        """``n`` draws with the transformers-order sampler chain (the fake engine's documented one)."""
+        from enginebugs.difftest.oracles.sampler_chain import SamplerSettings, next_token_distribution, sample
+
+        probs, _ = next_token_distribution(self.next_logprobs(ids), SamplerSettings(**settings), margin=0.0)
+        return sample(probs, n, np.random.default_rng(seed))
+
     def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10) -> list[Generation]:
         out = []
         for ids in batch:

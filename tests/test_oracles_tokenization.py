@@ -75,3 +75,26 @@ def test_streaming_replacement_already_in_the_full_decode_is_not_a_streaming_fau
 def test_streaming_lost_text_is_detokenization():
     v = streaming_matches([1, 2], "abc", ["a", "b"])
     assert not v.ok and v.root_cause == "incorrect-detokenization" and v.divergence["index"] == 2
+
+
+def test_streaming_with_special_tokens_may_drop_them_but_not_move_spaces():
+    from enginebugs.difftest.oracles.tokenization import streaming_matches_special
+
+    ids = [1, 10, 2, 11]
+    assert streaming_matches_special(ids, "<s>a</s> b", "a b", ["<s>", "a", "</s>", " b"]).ok
+    assert streaming_matches_special(ids, "<s>a</s> b", "a b", ["", "a", "", " b"]).ok  # server drops specials
+    bad = streaming_matches_special(ids, "<s>a</s> b", "a b", ["<s>", "a", "</s>", "b"])
+    assert not bad.ok and bad.root_cause == "incorrect-detokenization" and bad.divergence["index"] == 8
+
+
+def test_generated_text_against_own_and_reference_decode():
+    from enginebugs.difftest.oracles.tokenization import generated_text
+
+    assert generated_text([5, 2], " hi</s>", " hi</s>", " hi").ok
+    assert generated_text([5, 2], " hi", " hi</s>", " hi").ok  # special tokens skipped in the text
+    own = generated_text([5, 2], "hi", " hi</s>", " hi")
+    assert not own.ok and own.metrics["divergence_class"] == "text-vs-own-decode" and own.divergence["index"] == 0
+    ref = generated_text([5, 2], " hi", " hi</s>", " hi", " hé</s>", " hé")
+    assert not ref.ok and ref.metrics["divergence_class"] == "text-vs-reference-decode"
+    assert ref.divergence["index"] == 2
+    assert generated_text([5, 2], " hi", " hi</s>", " hi", " hi</s>", " hi").ok

@@ -21,7 +21,7 @@ DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 class TransformersEngine(EngineBase):
     name = "transformers"
     capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "prompt_logprobs", "generate",
-                              "batch_generate", "kv_cache_toggle", "threads"})
+                              "batch_generate", "kv_cache_toggle", "threads", "sampling"})
     packages = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "numpy")
     option_defaults = {"use_cache": True, "threads": None, "attn_implementation": None}
     dtypes = tuple(DTYPES)
@@ -98,6 +98,31 @@ class TransformersEngine(EngineBase):
 
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
         return scores_from_logits(list(ids), self._logits(ids), top_k, full, self.artifacts)
+
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:
+        """``n`` draws of the next token through transformers' own logits warpers, in the order
+        ``generate(do_sample=True)`` applies them (temperature, top-k, top-p, min-p), then softmax
+        and ``torch.multinomial`` as its sampling step does, with a generator seeded by ``seed``."""
+        from transformers.generation.logits_process import (LogitsProcessorList, MinPLogitsWarper,
+                                                             TemperatureLogitsWarper, TopKLogitsWarper,
+                                                             TopPLogitsWarper)
+
+        torch = self.torch
+        warpers = LogitsProcessorList()
+        if settings.get("temperature", 1.0) != 1.0:
+            warpers.append(TemperatureLogitsWarper(float(settings["temperature"])))
+        if settings.get("top_k", 0):
+            warpers.append(TopKLogitsWarper(int(settings["top_k"])))
+        if settings.get("top_p", 1.0) < 1.0:
+            warpers.append(TopPLogitsWarper(float(settings["top_p"])))
+        if settings.get("min_p", 0.0) > 0.0:
+            warpers.append(MinPLogitsWarper(float(settings["min_p"])))
+        input_ids = torch.tensor([list(ids)])
+        with torch.no_grad():
+            logits = self.lm(input_ids=input_ids, use_cache=False).logits[:, -1, :].float()
+        probs = torch.softmax(warpers(input_ids, logits), dim=-1)
+        draws = torch.multinomial(probs[0], n, replacement=True, generator=torch.Generator().manual_seed(int(seed)))
+        return [int(t) for t in draws]
 
     def _generate(self, rows: list[list[int]], max_new_tokens: int, k: int) -> list[Generation]:
         """HF ``generate`` (greedy, raw logits) on left-padded rows; each row is cut after its EOS."""

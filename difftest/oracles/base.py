@@ -16,13 +16,16 @@ CONTEXT = 5
 class Verdict:
     """One comparison. ``ok`` False means the oracle fired; ``message`` says exactly where and how
     (in the style of vLLM's ``check_logprobs_close``); ``root_cause`` is the candidate taxonomy
-    slug; ``divergence`` locates the first difference; ``metrics`` are numbers kept either way."""
+    slug; ``divergence`` locates the first difference; ``metrics`` are numbers kept either way;
+    ``subtype`` overrides the oracle's output subtype."""
 
     ok: bool
     message: str = ""
     root_cause: str | None = None
     divergence: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Output subtype when it is not the oracle's usual one (``length``: one side stopped early).
+    subtype: str | None = None
 
     @classmethod
     def passed(cls, **metrics: Any) -> "Verdict":

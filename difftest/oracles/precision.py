@@ -17,6 +17,8 @@ from enginebugs.difftest.oracles.base import Verdict, describe, divergence
 from enginebugs.difftest.protocol import Generation, PromptScores, TopK
 from enginebugs.difftest.tolerances import Tolerance
 
+#: Root cause of a generation that stops early or late with the same tokens as far as both go.
+STOP_LOGIC = "incorrect-conditional-logic"
 PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0)
 
 
@@ -75,8 +77,11 @@ def compare_steps(expected_tokens: Sequence[int], expected_top: Sequence[TopK], 
         return Verdict(False, f"tokens differ under an exact tolerance: {describe(div)}", root_cause, div,
                        {**metrics, "tier": 1})
     if div is not None and div["index"] >= n and not teacher_forced:
+        # Same tokens as far as both go, and one side stopped without choosing EOS there: the stop
+        # condition (max_new_tokens, stop checks), not the numbers.
         return Verdict(False, f"lengths differ: expected {len(expected_tokens)} tokens, got {len(actual_tokens)}; "
-                       f"{describe(div)}", root_cause, div, {**metrics, "tier": 1})
+                       f"{describe(div)}", STOP_LOGIC, div, {**metrics, "tier": 1, "divergence_class": "length"},
+                       subtype="length")
     return Verdict(True, metrics=metrics)
 
 

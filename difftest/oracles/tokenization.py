@@ -1,4 +1,5 @@
-"""Tokenization oracles: ids across engines, round trip, cross-engine decode, streaming decode."""
+"""Tokenization oracles: ids across engines, round trip, cross-engine decode (also of ids holding
+special tokens), streaming decode, and the generated text against the decode of the generated ids."""
 from __future__ import annotations
 
 from enginebugs.difftest.oracles.base import Verdict, describe, divergence
@@ -57,3 +58,33 @@ def streaming_matches(ids: list[int], full_text: str, chunks: list[str]) -> Verd
         message += f"; chunk {split[0]} is {chunks[split[0]]!r} (split UTF-8)"
     return Verdict(False, message, "incorrect-character-encoding" if split else _text_root_cause(full_text, joined),
                    div, {"chunks": len(chunks), "chunks_with_replacement": len(split)})
+
+
+def streaming_matches_special(ids: list[int], full_text: str, plain_text: str, chunks: list[str]) -> Verdict:
+    """Streaming of ids that contain special tokens: the concatenated stream must equal the full
+    decode (special tokens rendered) or the decode of the same ids without the special tokens
+    (a server that drops them, as llama-server does); nothing else, in particular not a text whose
+    spaces around the special tokens moved."""
+    if "".join(chunks) == plain_text:
+        return Verdict.passed(chunks=len(chunks), special_dropped=True)
+    return streaming_matches(ids, full_text, chunks)
+
+
+def generated_text(ids: list[int], text: str, own_full: str, own_plain: str,
+                   reference: str | None = None, reference_plain: str | None = None) -> Verdict:
+    """``Generation.text`` of generated ``ids`` must be the engine's own decode of those ids (with
+    the special tokens rendered, ``own_full``, or skipped, ``own_plain``), and where the reference
+    engine decoded the same ids, the reference's text (rendered or skipped the same way)."""
+    if text not in (own_full, own_plain):
+        expected = own_full if abs(len(own_full) - len(text)) <= abs(len(own_plain) - len(text)) else own_plain
+        div = divergence(expected, text)
+        return Verdict(False, f"generated text != the engine's own decode of its generated ids "
+                       f"{list(ids)[:12]}: {describe(div, 'character')}", _text_root_cause(expected, text), div,
+                       {"divergence_class": "text-vs-own-decode"})
+    if reference is not None and text not in (reference, reference_plain):
+        expected = reference if text == own_full else (reference_plain if reference_plain is not None else reference)
+        div = divergence(expected, text)
+        return Verdict(False, f"generated text != the reference's decode of the same ids {list(ids)[:12]}: "
+                       f"{describe(div, 'character')}", _text_root_cause(expected, text), div,
+                       {"divergence_class": "text-vs-reference-decode"})
+    return Verdict.passed(characters=len(text))
