@@ -220,7 +220,8 @@ def test_report_difftest_on_a_results_file_missing_a_key_writes_nothing(tmp_path
 @pytest.mark.slow
 @pytest.mark.engines
 @pytest.mark.parametrize("configs,needle", [
-    ("transformers:f32,llamacpp:q4_K", "no 'gguf-q4_K' weights"),
+    ("transformers:f32,llamacpp:q9_X", "no 'gguf-q9_X' weights"),
+    ("transformers:f32,onnxruntime:f16", "onnxruntime runs f32, not 'f16'"),
     ("transformers:f32,llamacpp:f32:n_batch=abc", "n_batch='abc' must be an integer"),
     ("transformers:f32,llamacpp:f32:flash_attn=3", "flash_attn=3 must be true or false"),
     ("transformers:q8_0,llamacpp:f32", "transformers runs f32"),
