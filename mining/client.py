@@ -21,6 +21,7 @@ import requests
 from github import Auth, Github, GithubException
 from github.Requester import Requester
 
+from enginebugs.mining import transport
 from enginebugs.mining.errors import MalformedResponse, MineError, NotFound
 from enginebugs.mining.progress import Reporter
 from enginebugs.mining.quota import Slot, TokenPool
@@ -56,6 +57,19 @@ class Response:
 class Page(Response):
     number: int
     last: int | None  # last page number from the Link header, when given
+
+
+def check_api_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host; ``ValueError`` saying what is wrong otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--api-url must be an http(s) URL such as {DEFAULT_API_URL} or "
+                         f"https://HOST/api/v3, not {url!r}")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError(f"--api-url has a bad port: {url!r}") from None
+    return url.strip().rstrip("/")
 
 
 def tokens_from_env(name: str = TOKEN_ENV) -> list[str]:
@@ -100,11 +114,14 @@ class GitHubClient:
         self.journal: list[tuple[str, Any]] = []  # (url, data) of each success, for the raw archive
 
     def _github(self, token: str | None) -> Github:
-        return Github(
-            base_url=self.settings.api_url.rstrip("/"), auth=Auth.Token(token) if token else None,
+        api_url = check_api_url(self.settings.api_url)
+        github = Github(
+            base_url=api_url, auth=Auth.Token(token) if token else None,
             per_page=PER_PAGE, retry=None, timeout=self.settings.timeout, user_agent=USER_AGENT,
             seconds_between_requests=self.settings.request_spacing, lazy=True,
         )
+        transport.install(github.requester, urlsplit(api_url).scheme)
+        return github
 
     def redact(self, text: str) -> str:
         """``text`` with every token replaced: for messages that quote a server or library."""
@@ -116,6 +133,16 @@ class GitHubClient:
         """Take the responses fetched since the last drain (to archive them with the parsed records)."""
         entries, self.journal = self.journal, []
         return entries
+
+    def quota_line(self) -> str:
+        """``quota core 4788/5000, search 28/30`` summed over the tokens (for progress lines)."""
+        parts = []
+        for resource in ("core", "search"):
+            quotas = [s.quota(resource) for s in self.pool.slots if s.quota(resource).remaining is not None]
+            if quotas:
+                left = sum(q.remaining or 0 for q in quotas)
+                parts.append(f"{resource} {left}/{sum(q.limit or 0 for q in quotas)}")
+        return "quota " + (", ".join(parts) or "unknown")
 
     # -- requests ------------------------------------------------------------------------------
     def get(self, url: str, params: dict[str, Any] | None = None, *, what: str) -> Response:
@@ -134,6 +161,11 @@ class GitHubClient:
                 self.requests_used += 1
                 headers, data = slot.client.requester.requestJsonAndCheck("GET", url, parameters=params)
             except GithubException as exc:
+                if exc.status == 401 and len(self.pool.slots) > 1:  # one bad token of several: drop it
+                    self.reporter.note(f"{what}: token {slot.index} refused (HTTP 401, bad or expired): "
+                                       f"dropped, {len(self.pool.slots) - 1} left")
+                    self.pool.drop(slot)
+                    continue
                 retry_in = self._on_error(exc, slot, resource, what, failures)
                 if retry_in is None:  # primary rate limit: the pool now knows, pick again
                     rate_waits += 1
@@ -148,8 +180,16 @@ class GitHubClient:
                 self._pause(self._backoff(failures), f"{what}: {type(exc).__name__}; "
                                                      f"retry {failures}/{self.settings.retries}")
                 continue
+            except transport.LossyRedirect as exc:
+                raise MineError(f"{what}: {exc}; not followed, a redirect would drop the query "
+                                f"(the repository was renamed or moved during the run: rerun)") from None
             except ValueError as exc:  # the JSON did not parse: truncated or not JSON at all
-                raise MalformedResponse(self.redact(f"{what}: malformed JSON response ({exc})")) from None
+                failures += 1
+                if failures > self.settings.retries:
+                    raise MalformedResponse(self.redact(f"{what}: malformed JSON response ({exc}), "
+                                                        f"still after {self.settings.retries} retries")) from None
+                self._pause(self._backoff(failures), f"{what}: malformed JSON; retry {failures}/{self.settings.retries}")
+                continue
             self.pool.observe(slot, resource, headers)
             shown = _display_url(url, params)
             self.journal.append((shown, data))
@@ -174,7 +214,8 @@ class GitHubClient:
         message = exc.data.get("message", "") if isinstance(exc.data, dict) else str(exc.data or "")
         status = exc.status
         if status in (404, 410, 422):  # 422: e.g. a commit GitHub does not know in this repository
-            raise NotFound(f"{what}: {'unprocessable' if status == 422 else 'not found'} (HTTP {status})") from None
+            kind = {404: "not found", 410: "gone", 422: "unprocessable"}[status]
+            raise NotFound(f"{what}: {kind} (HTTP {status})", status) from None
         if status in (403, 429) and str(headers.get("x-ratelimit-remaining")) == "0":
             self.pool.exhaust(slot, resource, headers, time.time())
             self.reporter.note(f"{what}: primary rate limit hit on token {slot.index}/{len(self.pool.slots)}")

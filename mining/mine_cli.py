@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from enginebugs.mining import sampling
-from enginebugs.mining.client import DEFAULT_API_URL, TOKEN_ENV, ClientSettings, GitHubClient, tokens_from_env
+from enginebugs.mining.client import (DEFAULT_API_URL, TOKEN_ENV, ClientSettings, GitHubClient, check_api_url,
+                                      tokens_from_env)
 from enginebugs.mining.errors import MineError
 from enginebugs.mining.hydrate import Hydrator
 from enginebugs.mining.miner import Miner
@@ -18,6 +19,7 @@ from enginebugs.mining.parse import user_date
 from enginebugs.mining.presets import STATES, PresetError, load_presets
 from enginebugs.mining.progress import Reporter
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
+from enginebugs.taxonomy.store import Store
 
 
 class RunError(UserError):
@@ -64,15 +66,23 @@ def client_options(command: Callable) -> Callable:
                      help="First retry delay in seconds; doubles on each retry."),
         click.option("--min-quota", type=click.IntRange(0), default=50, show_default=True,
                      help="Switch token, or wait for the reset, when fewer requests are left."),
+        click.option("--progress-every", type=click.FloatRange(0), default=30.0, show_default=True,
+                     metavar="SECONDS", help="When stderr is not a terminal (CI, nohup): a plain progress "
+                                             "line this often."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
 def _client(params: dict, reporter: Reporter) -> GitHubClient:
+    try:
+        api_url = check_api_url(params.pop("api_url"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    reporter.every = params.pop("progress_every")
     tokens = tokens_from_env(params.pop("token_env"))
     if not tokens:
         reporter.note("warning: no GitHub token in the environment: unauthenticated requests (60 an hour)")
-    settings = ClientSettings(api_url=params.pop("api_url"), timeout=params.pop("timeout"),
+    settings = ClientSettings(api_url=api_url, timeout=params.pop("timeout"),
                               retries=params.pop("retries"), backoff=params.pop("backoff"),
                               min_quota=params.pop("min_quota"))
     return GitHubClient(tokens, settings, reporter)
@@ -92,6 +102,25 @@ def _reported(client: GitHubClient | None = None) -> Iterator[None]:
         click.echo("interrupted: progress up to the last page is saved; rerun the same command to resume",
                    err=True)
         sys.exit(130)
+
+
+@contextmanager
+def _run_store(db: str) -> Iterator[Store]:
+    """The store a run writes to; a run that fails before writing anything leaves no new file behind."""
+    fresh = not Path(db).exists()
+    store = open_store(db)
+    try:
+        with store:
+            yield store
+    except BaseException:
+        if fresh and _untouched(db):
+            Path(db).unlink(missing_ok=True)
+        raise
+
+
+def _untouched(db: str) -> bool:
+    with Store.open(db, readonly=True) as store:
+        return not any(store.count(t) for t in ("records", "raw_responses", "sync_state"))
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -136,12 +165,13 @@ def sync_cmd(targets: tuple[str, ...], since, until, state, labels, keywords, in
         for date in filter(None, (since, until)):
             _check_date(date)
     client = _client(params, reporter)
-    with _reported(client), open_store(db) as store:
+    with _reported(client), _run_store(db) as store:
         total = [0, 0, 0, 0]
         for target in resolved:
             summary = Miner(target, store=store, client=client, since=since, until=until, labels=_csv(labels),
                             state=state, keywords=_csv(keywords), include_prs=include_prs, comments=comments,
                             limit=limit, link_fixes=fixes, fix_search=fix_search, reporter=reporter).sync()
+            _show_problems(summary.problems)
             click.echo(summary.line())
             for i, n in enumerate((summary.new, summary.updated, summary.unchanged, summary.requests)):
                 total[i] += n
@@ -177,14 +207,18 @@ def hydrate_cmd(comments, fixes, fix_search, limit, engine, presets, db, **param
     with _reported():
         catalogue = load_presets(presets)
     client = _client(params, reporter)
-    with _reported(client), open_store(db) as store:
+    with _reported(client), _run_store(db) as store:
         summary = Hydrator(store, client, presets=catalogue, comments=comments, link_fixes=fixes,
                            fix_search=fix_search, limit=limit, engine=engine, reporter=reporter).run()
-    for url, reason in summary.unreachable[:10]:
-        click.echo(f"unreachable: {url} ({reason})", err=True)
-    if len(summary.unreachable) > 10:
-        click.echo(f"... and {len(summary.unreachable) - 10} more unreachable", err=True)
+    _show_problems(summary.unreachable)
     click.echo(summary.line())
+
+
+def _show_problems(problems: list[tuple[str, str]], shown: int = 10) -> None:
+    for url, reason in problems[:shown]:
+        click.echo(f"unreachable: {url} ({reason})", err=True)
+    if len(problems) > shown:
+        click.echo(f"... and {len(problems) - shown} more unreachable", err=True)
 
 
 @mine.command("sample")

@@ -13,6 +13,7 @@ _KEYWORD = r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)"
 _REF = (r"(?:(?P<repo>[\w.-]+/[\w.-]+)?#(?P<num>\d+)"
         r"|https?://[^\s/]+/(?P<urlrepo>[\w.-]+/[\w.-]+)/issues/(?P<urlnum>\d+))")
 CLOSING_RE = re.compile(rf"\b{_KEYWORD}\s*:?\s+{_REF}(?![\w/])", re.IGNORECASE)
+REPO_NAME_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
 GITHUB_URL_RE = re.compile(r"^https?://[^/]+/(?P<repo>[\w.-]+/[\w.-]+)/(?P<kind>issues|pull)/(?P<number>\d+)")
 
 

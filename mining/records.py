@@ -40,10 +40,21 @@ class RecordBuilder:
         return record
 
 
+    def listed_only(self, raw: dict[str, Any], reason: str) -> dict[str, Any]:
+        """The fields the listing gave, marked with why the rest is missing; not hydrated, so the
+        next sync tries again. Fix fields stored earlier are kept."""
+        record = parse.issue_record(raw)
+        record["extra"]["unreachable"] = reason
+        record["hydrated_at"] = None
+        return record
+
+
 def merge_extra(existing: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
     """Keep keys other writers put into ``extra``; this record's keys win."""
     if existing and existing.get("extra"):
         record["extra"] = {**existing["extra"], **record.get("extra", {})}
+        if record.get("hydrated_at"):  # complete now: an earlier failure no longer applies
+            record["extra"].pop("unreachable", None)
     return record
 
 

@@ -6,6 +6,7 @@ text. Timestamps come from a logical clock starting 2024-01-01 so runs are repro
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import zlib
 from dataclasses import dataclass, field
@@ -32,6 +33,16 @@ class FakeRepo:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {"message", "pulls"}
     next_number: int = 1
+    id: int = 0  # GitHub's repository id: kept across renames
+
+    def __post_init__(self) -> None:
+        self.id = self.id or zlib.crc32(self.full_name.encode())
+
+    def summary(self) -> dict[str, Any]:
+        """The ``/repos/OWNER/NAME`` object."""
+        owner, name = self.full_name.split("/")
+        return {"id": self.id, "name": name, "full_name": self.full_name, "owner": {"login": owner},
+                "html_url": f"{WEB}/{self.full_name}", "url": f"{API}/repos/{self.full_name}"}
 
 
 class FakeGitHub:
@@ -39,11 +50,23 @@ class FakeGitHub:
 
     def __init__(self, seed: int = 0):
         self.repos: dict[str, FakeRepo] = {}
+        self.moved: dict[str, FakeRepo] = {}  # former name -> the repository it became
         self.clock = datetime(2024, 1, 1, tzinfo=timezone.utc)
         self.rng = random.Random(seed)
 
     def repo(self, full_name: str) -> FakeRepo:
         return self.repos.setdefault(full_name, FakeRepo(full_name))
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename or transfer a repository: its id stays, every URL in it changes, and the old name
+        answers with a 301 to ``/repositories/ID`` (``moved``)."""
+        repo = self.repos.pop(old)
+        for name in ("issues", "pulls", "timelines", "comments"):
+            text = json.dumps(getattr(repo, name)).replace(f"/{old}/", f"/{new}/")
+            setattr(repo, name, {int(k): v for k, v in json.loads(text).items()})
+        repo.full_name = new
+        self.repos[new] = repo
+        self.moved[old] = repo
 
     def tick(self, minutes: int = 7) -> str:
         self.clock += timedelta(minutes=minutes)

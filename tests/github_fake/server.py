@@ -9,6 +9,8 @@ per token and resource, 401 for unknown tokens, 404 for unknown objects, and inj
     502         Bad Gateway
     reset       the headers and half the body, then the connection is reset
     truncated   200 with the JSON cut in half
+    trickle     200 whose body arrives 64 bytes every ``seconds``
+    gone        410 Gone (an issue deleted since it was listed)
     timeout     answers only after ``seconds``
     kill        SIGKILLs process ``pid`` (the client under test) and drops the connection
 """
@@ -144,7 +146,20 @@ class FakeServer:
             quota.used, quota.reset = limit, time.time() + seconds
 
     def respond(self, path: str, query: dict[str, str], base: str) -> tuple[int, Any, dict[str, str]]:
-        """(status, JSON body, extra headers) of a GET."""
+        """(status, JSON body, extra headers) of a GET; a former repository name gets GitHub's 301 to
+        ``/repositories/ID/...`` (query kept in the Location, as GitHub does)."""
+        moved = re.match(REPO + r"(?P<rest>/.*)?$", path)
+        if moved and moved["repo"] in self.github.moved:
+            target = self.github.moved[moved["repo"]]
+            location = f"{base}/repositories/{target.id}{moved['rest'] or ''}"
+            return 301, {"message": "Moved Permanently", "url": location}, {
+                "Location": location + (f"?{urlencode(query)}" if query else "")}
+        by_id = re.match(r"/repositories/(?P<id>\d+)(?P<rest>/.*)?$", path)
+        if by_id:
+            repo = next((r for r in self.github.repos.values() if r.id == int(by_id["id"])), None)
+            if repo is None:
+                return 404, NOT_FOUND, {}
+            path = f"/repos/{repo.full_name}{by_id['rest'] or ''}"
         for pattern, handler in _ROUTES:
             match = re.fullmatch(pattern, path)
             if match:
@@ -241,7 +256,12 @@ def _search_commits(fake: FakeServer, repo, query, base, path):
     return 200, {"total_count": len(items), "incomplete_results": False, "items": items}, {}
 
 
+def _repository(fake: FakeServer, repo: FakeRepo, query, base, path):
+    return 200, repo.summary(), {}
+
+
 _ROUTES = (
+    (REPO, _repository),
     (REPO + "/issues", _list_issues),
     (REPO + r"/issues/(?P<number>\d+)", _one("issues")),
     (REPO + r"/issues/(?P<number>\d+)/timeline", _listed("timelines")),
@@ -296,12 +316,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(entry, 403, SECONDARY, {**headers, "Retry-After": str(math.ceil(fault.seconds))})
         if fault and fault.kind == "502":
             return self._send(entry, 502, {"message": "Server Error"}, headers)
+        if fault and fault.kind == "gone":
+            return self._send(entry, 410, {"message": "This issue was deleted"}, headers)
         if fault and fault.kind == "timeout":
             time.sleep(fault.seconds)
         status, body, extra = fake.respond(parts.path, query, fake.url)
-        self._send(entry, status, body, {**headers, **extra}, cut=fault.kind if fault else None)
+        self._send(entry, status, body, {**headers, **extra}, cut=fault.kind if fault else None,
+                   pause=fault.seconds if fault else 0.0)
 
-    def _send(self, entry: Logged, status: int, body: Any, headers: dict[str, str], cut: str | None = None) -> None:
+    def _send(self, entry: Logged, status: int, body: Any, headers: dict[str, str], cut: str | None = None,
+              pause: float = 0.0) -> None:
         entry.status = status
         data = json.dumps(body).encode()
         sent = data[: len(data) // 2] if cut in ("truncated", "reset") else data
@@ -312,7 +336,12 @@ class _Handler(BaseHTTPRequestHandler):
             for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(sent)
+            if cut == "trickle":
+                for start in range(0, len(sent), 64):
+                    self.wfile.write(sent[start:start + 64])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            self.wfile.write(b"" if cut == "trickle" else sent)
             self.wfile.flush()
             if cut == "reset":
                 self._drop(entry)
