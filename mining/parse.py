@@ -114,6 +114,13 @@ def fix_fields(pull: dict[str, Any]) -> dict[str, Any]:
             "fix_deletions": pull["deletions"]}
 
 
+def fix_details(pull: dict[str, Any], files: tuple[str, ...]) -> dict[str, Any]:
+    """What the store keeps in ``extra`` about a fix: changed paths, merge commit, the PR's own labels."""
+    return {"fix_files": list(files), "fix_merge_sha": pull.get("merge_commit_sha"),
+            "fix_labels": [label["name"] if isinstance(label, dict) else str(label)
+                           for label in pull.get("labels") or []]}
+
+
 def time_to_fix(record: dict[str, Any]) -> tuple[float | None, str | None]:
     """(days, basis): created -> fix merged; else created -> closed unless closed as not planned."""
     if record.get("fix_merged_at"):

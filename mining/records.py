@@ -10,6 +10,9 @@ from enginebugs.mining.linkage import FixFinder
 from enginebugs.taxonomy.store import Store
 
 
+FIX_EXTRA = ("fix_method", "fix_evidence", "fix_confidence", "fix_files", "fix_merge_sha", "fix_labels")
+
+
 @dataclass
 class RecordBuilder:
     """Fetches what one issue needs beyond its list entry; ``finder=None`` skips fix linkage."""
@@ -24,10 +27,13 @@ class RecordBuilder:
         record.update(parse.NO_FIX)
         extra = record["extra"]
         if record["kind"] == "issue" and record["state"] == "closed" and self.finder is not None:
-            link = self.finder.find(record["number"], record["closed_at"])
+            link = self.finder.find(record["number"], record["closed_at"], extra.get("state_reason"))
             if link:
                 record.update(parse.fix_fields(link.pull))
-                extra["fix_method"] = link.method
+                extra.update(fix_method=link.method, fix_evidence=link.evidence, fix_confidence=link.confidence,
+                             **parse.fix_details(link.pull, link.files))
+            else:
+                extra.update({key: None for key in FIX_EXTRA})
         record["time_to_fix_days"], extra["time_to_fix_basis"] = parse.time_to_fix(record)
         if self.comments and record["comments_count"]:
             what = f"{self.repo}#{record['number']} comments"

@@ -267,6 +267,7 @@ _ROUTES = (
     (REPO + r"/issues/(?P<number>\d+)/timeline", _listed("timelines")),
     (REPO + r"/issues/(?P<number>\d+)/comments", _listed("comments")),
     (REPO + r"/pulls/(?P<number>\d+)", _one("pulls")),
+    (REPO + r"/pulls/(?P<number>\d+)/files", _listed("files")),
     (REPO + r"/commits/(?P<sha>[0-9a-f]{7,40})/pulls", _pulls_of_commit),
     (r"/search/issues", _search_issues),
     (r"/search/commits", _search_commits),
