@@ -60,14 +60,16 @@ class FixFinder:
 
     def __init__(self, client: GitHubClient, repo: str, names: tuple[str, ...], *, search: bool = True):
         self.client, self.repo, self.names, self.search = client, repo, names, search
+        self.events: list[dict[str, Any]] | None = None  # the timeline the last ``find`` read
 
     def find(self, number: int, closed_at: str | None, state_reason: str | None = None) -> FixLink | None:
+        self.events = None
         if state_reason in NO_FIX_REASONS:
             return None
         what = f"{self.repo}#{number}"
-        events = [e for page in self.client.pages(f"/repos/{self.repo}/issues/{number}/timeline",
-                                                  what=f"{what} timeline")
-                  for e in parse.item_list(page.data, f"{what} timeline page {page.number}")]
+        events = self.events = [e for page in self.client.pages(f"/repos/{self.repo}/issues/{number}/timeline",
+                                                                what=f"{what} timeline")
+                                for e in parse.item_list(page.data, f"{what} timeline page {page.number}")]
         reopened = max((e.get("created_at") or "" for e in events if e.get("event") == "reopened"), default="")
         closings = [e for e in events if e.get("event") == "closed"]
         if closings and closings[-1].get("commit_id"):
@@ -84,6 +86,15 @@ class FixFinder:
             if touches_code(link.files):
                 return link
         return self._search(number, what, reopened) if self.search else None
+
+    def timeline_facts(self) -> dict[str, Any]:
+        """From the timeline the last ``find`` read (if it read one): reopen count and label history."""
+        if self.events is None:
+            return {}
+        return {"reopen_count": sum(e.get("event") == "reopened" for e in self.events),
+                "label_history": [{"at": e.get("created_at"), "label": (e.get("label") or {}).get("name"),
+                                   "action": "added" if e["event"] == "labeled" else "removed"}
+                                  for e in self.events if e.get("event") in ("labeled", "unlabeled")]}
 
     def _cross_referenced_pull(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The merged pull request of this repository behind a ``cross-referenced`` event, if any."""

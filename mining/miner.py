@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from enginebugs.mining import checkpoint, parse, repository
+from enginebugs.mining import checkpoint, history, parse, repository
 from enginebugs.mining.client import PER_PAGE, GitHubClient
 from enginebugs.mining.errors import MalformedResponse, NotFound
 from enginebugs.mining.linkage import FixFinder
@@ -28,6 +28,7 @@ class SyncSummary:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+    left: int = 0  # stored records that no longer match the rule upstream (reopened, relabelled)
     unreachable: int = 0  # stored from the listing only: details gone (404/410) or malformed after retries
     requests: int = 0
     complete: bool = False
@@ -37,7 +38,8 @@ class SyncSummary:
 
     def line(self) -> str:
         tail = "" if self.complete else " (stopped early: rerun to continue)"
-        unreachable = f", {self.unreachable} unreachable" if self.unreachable else ""
+        unreachable = (f", {self.left} left the selection" if self.left else "") + (
+            f", {self.unreachable} unreachable" if self.unreachable else "")
         former = f" (formerly {self.former})" if self.former else ""
         return (f"{self.repo}{former}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged, "
                 f"{self.skipped} skipped{unreachable}, {self.requests} requests{tail}")
@@ -114,7 +116,8 @@ class Miner:
         with self.reporter.progress() as bars:
             task = bars.add_task(f"{self.repo}: listing issues", total=None)
             stopped = False
-            for page in self.client.pages(f"/repos/{self.repo}/issues", self._params(listing.cursor),
+            for page in self.client.pages(f"/repos/{self.repo}/issues",
+                                          self._params(listing.cursor, state.last_synced_at is not None),
                                           what=f"{self.repo} issues"):
                 items = parse.issue_list(page.data, f"{self.repo} issues page {page.number}")
                 listing.page_fetched(page.headers)
@@ -173,10 +176,12 @@ class Miner:
                 self.store.upsert_record(merge_extra(stored, record))
             summary.updated += 1
 
-    def _params(self, cursor: str | None) -> dict[str, Any]:
+    def _params(self, cursor: str | None, incremental: bool) -> dict[str, Any]:
+        """The listing's query: the rule's state and labels on a first sync; on a later one everything
+        updated since, so that issues which left the selection (reopened, relabelled) are seen too."""
         rule = self.target.rule
-        params: dict[str, Any] = {"state": rule.state, "sort": "updated", "direction": "asc"}
-        if rule.labels:
+        params: dict[str, Any] = {"state": "all" if incremental else rule.state, "sort": "updated", "direction": "asc"}
+        if rule.labels and not incremental:
             params["labels"] = ",".join(rule.labels)
         lower = max(filter(None, (self.since, cursor)), default=None)
         if lower:
@@ -188,10 +193,17 @@ class Miner:
         rule = self.target.rule
         created = raw["created_at"]
         if ((parse.is_pull_request(raw) and not rule.include_prs)
-                or (self.since and created < self.since) or (self.until and created > self.until)
-                or not rule.matches_text(raw["title"], raw.get("body"))):
+                or (self.since and created < self.since) or (self.until and created > self.until)):
             return "skipped", None
         existing = self.store.get_record(raw["html_url"])
+        labels = [label["name"] if isinstance(label, dict) else str(label) for label in raw.get("labels") or []]
+        if not rule.selects(raw["state"], labels, raw["title"], raw.get("body")):
+            if (existing is None or existing["collection"] != f"mined:{self.repo}"
+                    or existing["updated_at"] == raw["updated_at"]):
+                return "skipped", None
+            record = history.left_selection(existing, parse.issue_record(raw))  # reopened, relabelled
+            record.update(url=raw["html_url"], engine=existing["engine"], repo=existing["repo"])
+            return "left", merge_extra(existing, record)
         if (existing and existing["updated_at"] == raw["updated_at"] and existing["hydrated_at"]
                 and (not self.comments or existing["comments"] is not None)):
             return "unchanged", None
@@ -201,7 +213,7 @@ class Miner:
         except (NotFound, MalformedResponse) as exc:  # deleted mid-run, or a body that never parsed
             record, outcome = self.builder.listed_only(raw, self.client.redact(str(exc))), "unreachable"
         record.update(url=raw["html_url"], engine=self.target.engine, repo=self.repo, collection=f"mined:{self.repo}")
-        return outcome, merge_extra(existing, record)
+        return outcome, merge_extra(existing, history.selected(existing, record))
 
     def _commit(self, records: list[dict[str, Any]], last_synced_at: str | None,
                 listing: checkpoint.Listing) -> None:

@@ -28,6 +28,7 @@ class RecordBuilder:
         extra = record["extra"]
         if record["kind"] == "issue" and record["state"] == "closed" and self.finder is not None:
             link = self.finder.find(record["number"], record["closed_at"], extra.get("state_reason"))
+            extra.update(self.finder.timeline_facts())
             if link:
                 record.update(parse.fix_fields(link.pull))
                 extra.update(fix_method=link.method, fix_evidence=link.evidence, fix_confidence=link.confidence,
