@@ -30,6 +30,7 @@ DEFAULT_API_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"
 PER_PAGE = 100
 USER_AGENT = "enginebugs-miner"
+ARCHIVED_HEADERS = ("link", "date")  # what a replay of the archive needs
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -111,7 +112,7 @@ class GitHubClient:
         self.pool: TokenPool[Github] = TokenPool([self._github(t) for t in tokens] or [self._github(None)],
                                                  settings.min_quota)
         self.requests_used = 0
-        self.journal: list[tuple[str, Any]] = []  # (url, data) of each success, for the raw archive
+        self.journal: list[tuple[str, dict[str, str], Any]] = []  # (url, headers, data) of each success, archived
 
     def _github(self, token: str | None) -> Github:
         api_url = check_api_url(self.settings.api_url)
@@ -129,7 +130,7 @@ class GitHubClient:
             text = text.replace(secret, "***")
         return text
 
-    def drain(self) -> list[tuple[str, Any]]:
+    def drain(self) -> list[tuple[str, dict[str, str], Any]]:
         """Take the responses fetched since the last drain (to archive them with the parsed records)."""
         entries, self.journal = self.journal, []
         return entries
@@ -192,7 +193,7 @@ class GitHubClient:
                 continue
             self.pool.observe(slot, resource, headers)
             shown = _display_url(url, params)
-            self.journal.append((shown, data))
+            self.journal.append((shown, {k: str(headers[k]) for k in ARCHIVED_HEADERS if headers.get(k)}, data))
             return Response(shown, headers, data)
 
     def pages(self, path: str, params: dict[str, Any] | None = None, *, what: str) -> Iterator[Page]:

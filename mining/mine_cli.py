@@ -18,6 +18,8 @@ from enginebugs.mining.miner import Miner
 from enginebugs.mining.parse import user_date
 from enginebugs.mining.presets import STATES, PresetError, load_presets
 from enginebugs.mining.progress import Reporter
+from enginebugs.mining.replay import prune as prune_archive
+from enginebugs.mining.replay import replay
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
 from enginebugs.taxonomy.store import Store
 
@@ -46,6 +48,8 @@ def mine() -> None:
     enginebugs mine hydrate             fill records that only have a URL (the paper's data)
     enginebugs mine sample ENGINE       Cochran-sized random sample for labelling
     enginebugs mine presets             the engines known by name and their bug rules
+    enginebugs mine replay ARCHIVE      rebuild a store from another's raw-response archive, offline
+    enginebugs mine archive [--prune]   size of the archive; keep only the newest responses
 
     The token comes from $GITHUB_TOKEN (or --token-env NAME); several tokens separated by commas
     are rotated by remaining quota. Tokens are never printed, logged or stored.
@@ -259,6 +263,49 @@ def sample_cmd(engine, confidence, margin, seed, unlabelled, out, presets, db) -
             sampling.write_csv(chosen, handle)
     click.echo(f"sampled {size} of {len(population)} {name} bugs (confidence {confidence}, margin {margin}, "
                f"seed {seed}){'' if out == '-' else ' -> ' + out}", err=True)
+
+
+@mine.command("replay")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--presets", type=click.Path(dir_okay=False), help="Presets file (engine names of the repositories).")
+@db_option
+def replay_cmd(archive, presets, db) -> None:
+    """Rebuild the store --db from the raw responses archived in the store ARCHIVE, offline.
+
+    Every sync ARCHIVE recorded is run again with the archive answering instead of GitHub, so
+    --db gets the records the live syncs made (without labels assigned since).
+
+    \b
+    Example:
+      enginebugs mine replay mined.db --db rebuilt.db
+    """
+    if Path(archive).resolve() == Path(db).resolve():
+        raise UserError("ARCHIVE and --db must be different stores")
+    with _reported():
+        catalogue = load_presets(presets)
+    with open_store(archive, readonly=True) as source:
+        if not source.count("raw_responses"):
+            raise UserError(f"{archive} has no archived responses")
+        with _reported(), _run_store(db) as store:
+            summary = replay(source, store, presets=catalogue, reporter=Reporter())
+    for sync in summary.syncs:
+        _show_problems(sync.problems)
+    click.echo(summary.line())
+
+
+@mine.command("archive")
+@click.option("--prune", is_flag=True, help="Delete all but the newest --keep responses of each URL.")
+@click.option("--keep", type=click.IntRange(1), default=1, show_default=True, help="Responses kept per URL.")
+@db_option
+def archive_cmd(prune, keep, db) -> None:
+    """Size of the raw-response archive (what `mine replay` rebuilds from); --prune bounds it."""
+    with open_store(db, readonly=not prune) as store:
+        if prune:
+            gone = prune_archive(store, keep)
+            click.echo(f"pruned {gone} archived responses (kept the newest {keep} per URL)")
+        rows, urls, size = store.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT url), COALESCE(SUM(LENGTH(body)), 0) FROM raw_responses").fetchone()
+    click.echo(f"{db}: {rows} archived responses of {urls} URLs, {size / 1e6:.1f} MB of bodies")
 
 
 @mine.command("presets")

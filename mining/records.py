@@ -1,6 +1,7 @@
 """Build a complete store record from an issue object: fields, fix linkage, time-to-fix, comments."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +66,13 @@ def merge_extra(existing: dict[str, Any] | None, record: dict[str, Any]) -> dict
     return record
 
 
-def archive(store: Store, repo: str, entries: list[tuple[str, Any]], fetched_at: str) -> None:
-    """Append raw responses to ``raw_responses`` (call inside the transaction that uses them)."""
-    store.conn.executemany(
-        "INSERT INTO raw_responses (repo, url, fetched_at, body) VALUES (?, ?, ?, ?)",
-        [(repo, url, fetched_at, as_json(data)) for url, data in entries],
-    )
+def archive(store: Store, repo: str, entries: list[tuple[str, dict[str, str], Any]], fetched_at: str) -> None:
+    """Append raw responses to ``raw_responses`` (call inside the transaction that uses them); a
+    response identical to the last one archived for its URL (body and Link header) is not stored again."""
+    for url, headers, data in entries:
+        body, head = as_json(data), as_json(headers)
+        last = store.conn.execute("SELECT body, headers FROM raw_responses WHERE url = ? ORDER BY id DESC LIMIT 1",
+                                  (url,)).fetchone()
+        if last is None or last["body"] != body or json.loads(last["headers"]).get("link") != headers.get("link"):
+            store.conn.execute("INSERT INTO raw_responses (repo, url, fetched_at, body, headers) "
+                               "VALUES (?, ?, ?, ?, ?)", (repo, url, fetched_at, body, head))

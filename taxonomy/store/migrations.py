@@ -96,4 +96,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX repo_names_canonical ON repo_names(canonical);
     """,
+    # 5: the raw-response archive keeps the headers a replay needs (Link for paging, Date for the sync
+    # cursor) and is looked up by URL (identical responses are not stored twice; replay; prune).
+    """
+    ALTER TABLE raw_responses ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX raw_responses_url ON raw_responses(url, id);
+    """,
 ]
