@@ -14,6 +14,12 @@ def run(*args):
     return CliRunner().invoke(main, ["mine", *map(str, args)], env={"GITHUB_TOKEN": None})
 
 
+def upstream(seed, bugs):
+    github = FakeGitHub(seed=seed)
+    populate(github, VLLM, bugs, noise=False)
+    return github
+
+
 def archived(db):
     with Store.open(db, readonly=True) as store:
         return store.count("raw_responses")
@@ -40,10 +46,8 @@ def test_replay_rebuilds_the_live_store_without_the_network(tmp_path):
 
 
 def test_replay_notices_a_hole_in_the_archive(tmp_path):
-    github = FakeGitHub(seed=62)
-    populate(github, VLLM, 5, noise=False)
     live = tmp_path / "live.db"
-    with FakeServer(github) as server:
+    with FakeServer(upstream(62, 5)) as server:
         assert mine(server, live, "vllm").exit_code == 0
     with Store.open(live) as store, store.transaction():
         store.conn.execute("DELETE FROM raw_responses WHERE url LIKE '%/timeline%' AND id = "
@@ -55,8 +59,7 @@ def test_replay_notices_a_hole_in_the_archive(tmp_path):
 
 
 def test_identical_responses_are_archived_once_and_prune_keeps_the_newest(tmp_path):
-    github = FakeGitHub(seed=63)
-    populate(github, VLLM, 12, noise=False)
+    github = upstream(63, 12)
     db = tmp_path / "a.db"
     with FakeServer(github) as server:
         assert mine(server, db, "vllm").exit_code == 0
