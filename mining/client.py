@@ -8,6 +8,7 @@ appear in no message: tokens are named by their position ("token 2/3").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -113,6 +114,7 @@ class GitHubClient:
                                                  settings.min_quota)
         self.requests_used = 0
         self.journal: list[tuple[str, dict[str, str], Any]] = []  # (url, headers, data) of each success, archived
+        self.prefetched: dict[str, Any] = {}  # REST URL -> the answer a GraphQL query already gave
 
     def _github(self, token: str | None) -> Github:
         api_url = check_api_url(self.settings.api_url)
@@ -147,8 +149,26 @@ class GitHubClient:
 
     # -- requests ------------------------------------------------------------------------------
     def get(self, url: str, params: dict[str, Any] | None = None, *, what: str) -> Response:
-        """GET one URL (a path relative to the API root, or a full Link URL); ``what`` names it in errors."""
+        """GET one URL (a path relative to the API root, or a full Link URL); ``what`` names it in errors.
+        A response the GraphQL path already gave (``prefetched``) costs no request."""
+        shown = _display_url(url, params)
+        if shown in self.prefetched:
+            return Response(shown, {}, self.prefetched.pop(shown))
         resource = "search" if url.startswith("/search/") or "/search/" in urlsplit(url).path else "core"
+        headers, data = self._send(resource, what, lambda requester: requester.requestJsonAndCheck(
+            "GET", url, parameters=params))
+        self.journal.append((shown, {k: str(headers[k]) for k in ARCHIVED_HEADERS if headers.get(k)}, data))
+        return Response(shown, headers, data)
+
+    def graphql(self, query: str, variables: dict[str, Any], *, what: str) -> Response:
+        """One GraphQL query through PyGithub's requester (same retries, rotation and rate-limit waits)."""
+        headers, data = self._send("graphql", what, lambda requester: requester.graphql_query(query, variables))
+        shown = graphql_key(query, variables)
+        self.journal.append((shown, {k: str(headers[k]) for k in ARCHIVED_HEADERS if headers.get(k)}, data))
+        return Response(shown, headers, data)
+
+    def _send(self, resource: str, what: str, call: Any) -> tuple[dict[str, Any], Any]:
+        """``call(requester)`` until it succeeds: retries, token rotation and rate-limit waits."""
         failures = rate_waits = 0
         while True:
             slot, wait = self.pool.pick(resource, time.time())
@@ -160,7 +180,7 @@ class GitHubClient:
                 continue
             try:
                 self.requests_used += 1
-                headers, data = slot.client.requester.requestJsonAndCheck("GET", url, parameters=params)
+                headers, data = call(slot.client.requester)
             except GithubException as exc:
                 if exc.status == 401 and len(self.pool.slots) > 1:  # one bad token of several: drop it
                     self.reporter.note(f"{what}: token {slot.index} refused (HTTP 401, bad or expired): "
@@ -192,9 +212,7 @@ class GitHubClient:
                 self._pause(self._backoff(failures), f"{what}: malformed JSON; retry {failures}/{self.settings.retries}")
                 continue
             self.pool.observe(slot, resource, headers)
-            shown = _display_url(url, params)
-            self.journal.append((shown, {k: str(headers[k]) for k in ARCHIVED_HEADERS if headers.get(k)}, data))
-            return Response(shown, headers, data)
+            return headers, data
 
     def pages(self, path: str, params: dict[str, Any] | None = None, *, what: str) -> Iterator[Page]:
         """Every page of a list endpoint, following the ``Link: rel="next"`` header."""
@@ -252,6 +270,12 @@ class GitHubClient:
     def _check_rate_waits(self, waits: int, what: str) -> None:
         if waits > self.settings.max_rate_waits:
             raise MineError(f"{what}: still rate limited after {self.settings.max_rate_waits} waits for reset")
+
+
+def graphql_key(query: str, variables: dict[str, Any]) -> str:
+    """How a GraphQL query is named in the archive: the query's hash and its variables."""
+    digest = hashlib.sha1(query.encode()).hexdigest()[:12]
+    return f"/graphql?{urlencode(sorted({**variables, 'query': digest}.items()))}"
 
 
 def as_json(data: Any) -> str:

@@ -144,11 +144,13 @@ def _csv(value: str | None) -> list[str] | None:
 @click.option("--fix-search/--no-fix-search", default=True, show_default=True,
               help="Fall back to the search API (30 requests a minute) for fixes the timeline does not show.")
 @click.option("--limit", type=click.IntRange(1), help="Stop after this many new or updated records per repository.")
+@click.option("--graphql", is_flag=True, help="List issues with their timelines and fix PRs through the GraphQL "
+                                               "API (50 issues a request; needs a token; REST if unavailable).")
 @click.option("--presets", type=click.Path(dir_okay=False), help="Presets file (default: packaged presets.toml).")
 @db_option
 @client_options
 def sync_cmd(targets: tuple[str, ...], since, until, state, labels, keywords, include_prs, comments, fixes,
-             fix_search, limit, presets, db, **params) -> None:
+             fix_search, limit, graphql, presets, db, **params) -> None:
     """Sync the bug issues of engines (by preset name) or any owner/name repositories.
 
     Lists issues with `since` = the last sync and `sort=updated`, oldest first, so a rerun asks only
@@ -174,7 +176,8 @@ def sync_cmd(targets: tuple[str, ...], since, until, state, labels, keywords, in
         for target in resolved:
             summary = Miner(target, store=store, client=client, since=since, until=until, labels=_csv(labels),
                             state=state, keywords=_csv(keywords), include_prs=include_prs, comments=comments,
-                            limit=limit, link_fixes=fixes, fix_search=fix_search, reporter=reporter).sync()
+                            limit=limit, link_fixes=fixes, fix_search=fix_search, reporter=reporter,
+                            graphql=graphql).sync()
             _show_problems(summary.problems)
             click.echo(summary.line())
             for i, n in enumerate((summary.new, summary.updated, summary.unchanged, summary.requests)):

@@ -8,12 +8,14 @@ in flight and the next run resumes from the checkpoint.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from enginebugs.mining import checkpoint, history, parse, repository
-from enginebugs.mining.client import PER_PAGE, GitHubClient
-from enginebugs.mining.errors import MalformedResponse, NotFound
+from enginebugs.mining.client import PER_PAGE, GitHubClient, Page
+from enginebugs.mining.errors import MalformedResponse, MineError, NotFound
+from enginebugs.mining.graphql import GraphQLLister
 from enginebugs.mining.linkage import FixFinder
 from enginebugs.mining.presets import Presets, Target, load_presets
 from enginebugs.mining.progress import Reporter, rate_line
@@ -57,7 +59,8 @@ class Miner:
                  since: str | None = None, until: str | None = None, labels: list[str] | None = None,
                  state: str | None = None, keywords: list[str] | None = None, include_prs: bool | None = None,
                  comments: bool = False, limit: int | None = None, link_fixes: bool = True,
-                 fix_search: bool = True, presets: Presets | None = None, reporter: Reporter | None = None):
+                 fix_search: bool = True, presets: Presets | None = None, reporter: Reporter | None = None,
+                 graphql: bool = False, fallback: bool = True):
         if isinstance(target, str):
             target = (presets or load_presets()).resolve(target)
         self.target = target.with_rule(labels=None if labels is None else tuple(labels), state=state,
@@ -68,6 +71,8 @@ class Miner:
         self.until = parse.user_date(until, end_of_day=True) if until else None
         self.limit, self.comments = limit, comments
         self.link_fixes, self.fix_search = link_fixes, fix_search
+        self.graphql = graphql and not self.target.rule.include_prs  # GraphQL's issues are issues only
+        self.fallback = fallback  # to REST when GraphQL fails
         self.reporter = reporter or client.reporter
         self._use(self.target.repo, ())
 
@@ -116,9 +121,7 @@ class Miner:
         with self.reporter.progress() as bars:
             task = bars.add_task(f"{self.repo}: listing issues", total=None)
             stopped = False
-            for page in self.client.pages(f"/repos/{self.repo}/issues",
-                                          self._params(listing.cursor, state.last_synced_at is not None),
-                                          what=f"{self.repo} issues"):
+            for page in self._listing(self._params(listing.cursor, state.last_synced_at is not None)):
                 items = parse.issue_list(page.data, f"{self.repo} issues page {page.number}")
                 listing.page_fetched(page.headers)
                 last = max(page.last or page.number, pages[1])
@@ -175,6 +178,26 @@ class Miner:
                 archive(self.store, self.repo, self.client.drain(), parse.now_iso())
                 self.store.upsert_record(merge_extra(stored, record))
             summary.updated += 1
+
+    def _listing(self, params: dict[str, Any]) -> Iterator[Page]:
+        """Pages of the issue listing: GraphQL when asked for and available, else REST."""
+        if self.graphql:
+            labels = tuple(params["labels"].split(",")) if "labels" in params else ()
+            pages = GraphQLLister(self.client, self.repo, self.link_fixes).pages(params["state"], labels,
+                                                                                 params.get("since"))
+            try:
+                first = next(pages, None)
+            except MineError as exc:  # e.g. a GitHub Enterprise without GraphQL
+                if not self.fallback:
+                    raise
+                self.reporter.note(f"{self.repo}: GraphQL not usable ({exc}): listing through REST")
+                self.graphql = False
+            else:
+                if first is not None:
+                    yield first
+                    yield from pages
+                return
+        yield from self.client.pages(f"/repos/{self.repo}/issues", params, what=f"{self.repo} issues")
 
     def _params(self, cursor: str | None, incremental: bool) -> dict[str, Any]:
         """The listing's query: the rule's state and labels on a first sync; on a later one everything

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from enginebugs.mining.client import ClientSettings, GitHubClient, Response, _display_url
+from enginebugs.mining.client import ClientSettings, GitHubClient, Response, _display_url, graphql_key
 from enginebugs.mining.errors import NotFound
 from enginebugs.mining.miner import Miner, SyncSummary
 from enginebugs.mining.presets import Presets, Rule, load_presets
@@ -31,6 +31,14 @@ class ArchiveClient(GitHubClient):
 
     def get(self, url: str, params: dict[str, Any] | None = None, *, what: str) -> Response:
         shown = _display_url(url, params)
+        if shown in self.prefetched:
+            return Response(shown, {}, self.prefetched.pop(shown))
+        return self._archived(shown, what)
+
+    def graphql(self, query: str, variables: dict[str, Any], *, what: str) -> Response:
+        return self._archived(graphql_key(query, variables), what)
+
+    def _archived(self, shown: str, what: str) -> Response:
         self.requests_used += 1
         row = self.archive.conn.execute("SELECT headers, body FROM raw_responses WHERE url = ? ORDER BY id DESC "
                                         "LIMIT 1", (shown,)).fetchone()
@@ -53,12 +61,18 @@ class ReplaySummary:
 
 
 # Sync options the archive shows: a live sync asked for these URLs only when the option was on.
-REPLAYED_OPTIONS = {"comments": "/repos/{repo}/issues/%/comments%", "link_fixes": "/repos/{repo}/issues/%/timeline%",
-                    "fix_search": "/search/%repo%3A{quoted}%"}
+REPLAYED_OPTIONS = {
+    "comments": ("/repos/{repo}/issues/%/comments%",),
+    "link_fixes": ("/repos/{repo}/issues/%/timeline%", "/graphql?name={name}&owner={owner}&query=%"),
+    "fix_search": ("/search/%repo%3A{quoted}%",),
+    "graphql": ("/graphql?after=%&name={name}&owner={owner}&%",),
+}
 
 
-def _archived(archive: Store, pattern: str) -> bool:
-    return archive.conn.execute("SELECT 1 FROM raw_responses WHERE url LIKE ? LIMIT 1", (pattern,)).fetchone() is not None
+def _archived(archive: Store, patterns: tuple[str, ...], repo: str) -> bool:
+    owner, name = (quote(part) for part in repo.split("/"))
+    return any(archive.conn.execute("SELECT 1 FROM raw_responses WHERE url LIKE ? LIMIT 1", (pattern.format(
+        repo=repo, quoted=quote(repo, safe=""), owner=owner, name=name),)).fetchone() for pattern in patterns)
 
 
 def archived_syncs(archive: Store) -> list[tuple[str, Rule, str | None, str | None]]:
@@ -83,16 +97,17 @@ def replay(archive: Store, store: Store, *, presets: Presets | None = None,
     for repo, rule, since, until in archived_syncs(archive):
         target = presets.resolve(repo).with_rule(labels=rule.labels, state=rule.state, keywords=rule.keywords,
                                                  include_prs=rule.include_prs)
-        options = {option: _archived(archive, pattern.format(repo=target.repo, quoted=quote(target.repo, safe="")))
-                   for option, pattern in REPLAYED_OPTIONS.items()}
+        options = {option: _archived(archive, patterns, target.repo) for option, patterns in REPLAYED_OPTIONS.items()}
         cursor = object()
         for _ in range(listings):
-            miner = Miner(target, store=store, client=client, since=since, until=until, presets=presets, **options)
+            miner = Miner(target, store=store, client=client, since=since, until=until, presets=presets,
+                          fallback=False, **options)
             missing = len(client.missing)
             try:
                 result = miner.sync()
             except NotFound:
-                if len(client.missing) > missing and "/issues?" in client.missing[-1]:
+                if len(client.missing) > missing and ("/issues?" in client.missing[-1]
+                                                      or client.missing[-1].startswith("/graphql?after=")):
                     break  # no later listing was archived: this sync is complete
                 raise
             summary.syncs.append(result)

@@ -1,4 +1,5 @@
 """``mine replay``: the raw-response archive rebuilds the same store offline; the archive stays bounded."""
+import pytest
 from click.testing import CliRunner
 
 from enginebugs.taxonomy.store import Store
@@ -25,16 +26,18 @@ def archived(db):
         return store.count("raw_responses")
 
 
-def test_replay_rebuilds_the_live_store_without_the_network(tmp_path):
+@pytest.mark.parametrize("api", ["rest", "graphql"])
+def test_replay_rebuilds_the_live_store_without_the_network(tmp_path, api):
+    flags = ("--comments", "--graphql") if api == "graphql" else ("--comments",)
     github = FakeGitHub(seed=61)
     populate(github, VLLM, 40)
     live = tmp_path / "live.db"
     with FakeServer(github) as server:
-        assert mine(server, live, "vllm", "--comments").exit_code == 0
+        assert mine(server, live, "vllm", *flags).exit_code == 0
         edited, reopened = sorted(r["number"] for r in snapshot(live).values())[:2]
         github.edit_issue(VLLM, edited, title="Synthetic bug, edited")
         github.reopen(VLLM, reopened)
-        second = mine(server, live, "vllm", "--comments")
+        second = mine(server, live, "vllm", *flags)
     assert second.exit_code == 0 and "1 left the selection" in second.output, second.output
     rebuilt = tmp_path / "rebuilt.db"
     result = run("replay", live, "--db", rebuilt)  # the server is gone: any request would fail

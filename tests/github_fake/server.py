@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.github_fake import graphql
 from tests.github_fake.data import FakeGitHub, FakeRepo
 
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
@@ -69,8 +70,9 @@ class FakeServer:
 
     github: FakeGitHub
     tokens: set[str] | None = None  # None: any token (or none) is accepted
-    limits: dict[str, int] = field(default_factory=lambda: {"core": 5000, "search": 5000})
-    windows: dict[str, float] = field(default_factory=lambda: {"core": 3600.0, "search": 60.0})
+    limits: dict[str, int] = field(default_factory=lambda: {"core": 5000, "search": 5000, "graphql": 5000})
+    windows: dict[str, float] = field(default_factory=lambda: {"core": 3600.0, "search": 60.0, "graphql": 3600.0})
+    graphql: bool = True  # False: POST /graphql is a 404, as on an old GitHub Enterprise
     token_limits: dict[str, int] = field(default_factory=dict)  # core limit per token
     faults: list[Fault] = field(default_factory=list)
     log: list[Logged] = field(default_factory=list)
@@ -293,15 +295,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
+        self._serve(None)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API: only GraphQL
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            self._serve(json.loads(self.rfile.read(length) or b"{}"))
+        except ValueError:
+            self._send(Logged(self.path, {}, None), 400, {"message": "Problems parsing JSON"}, {})
+
+    def _serve(self, posted: dict[str, Any] | None) -> None:
         fake: FakeServer = self.server.fake  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query)) if posted is None else dict(posted.get("variables") or {})
         auth = self.headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else None
         entry = Logged(parts.path, query, token)
         with fake._lock:
             fake.log.append(entry)
-        resource = "search" if parts.path.startswith("/search/") else "core"
+        resource = ("graphql" if posted is not None else "search" if parts.path.startswith("/search/") else "core")
         fault = fake._take_fault(self.path)
         if fault and fault.kind == "kill":
             os.kill(fault.pid or os.getpid(), signal.SIGKILL)
@@ -321,7 +333,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(entry, 410, {"message": "This issue was deleted"}, headers)
         if fault and fault.kind == "timeout":
             time.sleep(fault.seconds)
-        status, body, extra = fake.respond(parts.path, query, fake.url)
+        if posted is None:
+            status, body, extra = fake.respond(parts.path, query, fake.url)
+        elif parts.path == "/graphql" and fake.graphql:
+            status, body, extra = 200, graphql.answer(fake.github, posted.get("query", ""), query), {}
+        else:  # a GitHub Enterprise without GraphQL
+            status, body, extra = 404, NOT_FOUND, {}
         self._send(entry, status, body, {**headers, **extra}, cut=fault.kind if fault else None,
                    pause=fault.seconds if fault else 0.0)
 
