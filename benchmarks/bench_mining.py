@@ -115,7 +115,30 @@ def linkage_quality(per_case: int = 20) -> None:
         print("  wrong or missed by category: " + ", ".join(f"{k} {v}" for k, v in wrong.most_common()))
 
 
+def request_economy(n: int = 500) -> None:
+    """Full sync with linkage, REST vs GraphQL: requests per bug, and the time GitHub's limits would impose
+    (search 30 a minute, core and GraphQL 5000 an hour) on top of the measured time."""
+    github = FakeGitHub(seed=3)
+    populate(github, REPO, n)
+    print(f"full sync of {n} bugs with fix linkage (limits: search 30/min, core and GraphQL 5000/h):")
+    for label, graphql, search in (("REST", False, True), ("GraphQL", True, True), ("GraphQL, no search", True, False)):
+        with tempfile.TemporaryDirectory() as tmp, FakeServer(github) as server, \
+                Store.open(Path(tmp, "e.db")) as store:
+            start = time.perf_counter()
+            summary = Miner("vllm", store=store, client=_client(server), graphql=graphql, fix_search=search).sync()
+            seconds = time.perf_counter() - start
+            kinds = Counter("search" if e.path.startswith("/search/") else "graphql" if e.path == "/graphql"
+                            else "core" for e in server.log)
+            linked = sum(1 for r in store.records() if r["fix_url"])
+        floor = max(kinds["search"] / 30, (kinds["core"] + kinds["graphql"]) / (5000 / 60)) * 60
+        stored = summary.new
+        print(f"  {label:<18} {sum(kinds.values()):>5} requests ({sum(kinds.values()) / stored:.2f} per bug; "
+              f"search {kinds['search']}, core {kinds['core']}, graphql {kinds['graphql']}), {linked} fixes linked, "
+              f"{seconds:.1f} s measured, >= {max(seconds, floor) / 60:.1f} min at GitHub's limits")
+
+
 def main() -> None:
+    request_economy()
     linkage_quality()
     listing_cost()
     full_sync_cost()

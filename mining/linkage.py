@@ -58,8 +58,10 @@ def touches_code(files: tuple[str, ...]) -> bool:
 class FixFinder:
     """Fix linkage for one repository (``names``: its current and former owner/name)."""
 
-    def __init__(self, client: GitHubClient, repo: str, names: tuple[str, ...], *, search: bool = True):
+    def __init__(self, client: GitHubClient, repo: str, names: tuple[str, ...], *, search: bool = True,
+                 search_pulls: bool = True):
         self.client, self.repo, self.names, self.search = client, repo, names, search
+        self.search_pulls = search_pulls  # off when GitHub's closing references were already seen (GraphQL)
         self.events: list[dict[str, Any]] | None = None  # the timeline the last ``find`` read
 
     def find(self, number: int, closed_at: str | None, state_reason: str | None = None) -> FixLink | None:
@@ -109,8 +111,8 @@ class FixFinder:
 
     def _search(self, number: int, what: str, after: str) -> FixLink | None:
         found = self.client.get("/search/issues", {"q": f"repo:{self.repo} is:pr is:merged {number}"},
-                                what=f"{what} pull request search")
-        for item in parse.item_list(found.data, f"{what} pull request search", key="items"):
+                                what=f"{what} pull request search") if self.search_pulls else None
+        for item in parse.item_list(found.data, f"{what} pull request search", key="items") if found else ():
             if parse.closes(f"{item.get('title')}\n{item.get('body')}", number, self.names):
                 link = self._link(item["number"], what, "pr-body")
                 if (link.pull.get("merged_at") or "") > after:

@@ -81,8 +81,8 @@ class Miner:
         self.target = replace(self.target, repo=repo,
                               former_names=tuple(dict.fromkeys(n for n in (*self.target.names, *former)
                                                                if n.lower() != repo.lower())))
-        finder = (FixFinder(self.client, repo, self.target.names, search=self.fix_search)
-                  if self.link_fixes else None)
+        finder = (FixFinder(self.client, repo, self.target.names, search=self.fix_search,
+                            search_pulls=not self.graphql) if self.link_fixes else None)
         self.builder = RecordBuilder(self.client, repo, finder, self.comments)
         self.key = checkpoint.sync_key(repo, self.target.rule, self.since, self.until)
 
@@ -192,6 +192,8 @@ class Miner:
                     raise
                 self.reporter.note(f"{self.repo}: GraphQL not usable ({exc}): listing through REST")
                 self.graphql = False
+                if self.builder.finder:
+                    self.builder.finder.search_pulls = True
             else:
                 if first is not None:
                     yield first
