@@ -92,8 +92,8 @@ def replay(archive: Store, store: Store, *, presets: Presets | None = None,
     presets = presets or load_presets()
     client = ArchiveClient(archive, reporter or Reporter(quiet=True))
     summary = ReplaySummary()
-    listings = archive.conn.execute("SELECT COUNT(DISTINCT url) FROM raw_responses WHERE url LIKE '%/issues?%'"
-                                    ).fetchone()[0]
+    listings = archive.conn.execute("SELECT COUNT(DISTINCT url) FROM raw_responses WHERE url LIKE '%/issues?%' "
+                                    "OR url LIKE '/graphql?after=%'").fetchone()[0]
     for repo, rule, since, until in archived_syncs(archive):
         target = presets.resolve(repo).with_rule(labels=rule.labels, state=rule.state, keywords=rule.keywords,
                                                  include_prs=rule.include_prs)
