@@ -23,7 +23,7 @@ from github import Auth, Github, GithubException
 from github.Requester import Requester
 
 from enginebugs.mining import transport
-from enginebugs.mining.errors import MalformedResponse, MineError, NotFound
+from enginebugs.mining.errors import MalformedResponse, MineError, Moved, NotFound
 from enginebugs.mining.progress import Reporter
 from enginebugs.mining.quota import Slot, TokenPool
 
@@ -68,7 +68,7 @@ def check_api_url(url: str) -> str:
         raise ValueError(f"--api-url must be an http(s) URL such as {DEFAULT_API_URL} or "
                          f"https://HOST/api/v3, not {url!r}")
     try:
-        parts.port
+        _ = parts.port  # urllib raises here for a port that is not a number
     except ValueError:
         raise ValueError(f"--api-url has a bad port: {url!r}") from None
     return url.strip().rstrip("/")
@@ -202,7 +202,7 @@ class GitHubClient:
                                                      f"retry {failures}/{self.settings.retries}")
                 continue
             except transport.LossyRedirect as exc:
-                raise MineError(f"{what}: {exc}; not followed, a redirect would drop the query "
+                raise Moved(f"{what}: {exc}; not followed, a redirect would drop the query "
                                 f"(the repository was renamed or moved during the run: rerun)") from None
             except ValueError as exc:  # the JSON did not parse: truncated or not JSON at all
                 failures += 1

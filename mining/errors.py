@@ -15,3 +15,7 @@ class NotFound(MineError):
     def __init__(self, message: str, status: int = 404):
         super().__init__(message)
         self.status = status
+
+
+class Moved(MineError):
+    """A 301 that would have dropped the query: the repository was renamed or transferred."""

@@ -1,8 +1,8 @@
 """The GraphQL path: the same records as REST for a fraction of the requests; REST when GraphQL is missing."""
 import pytest
 
-from tests.github_fake import FakeGitHub, FakeServer, populate, populate_linkage
-from tests.github_fake.harness import mine, snapshot
+from tests.github_fake import FakeGitHub, FakeServer, populate_linkage
+from tests.github_fake.harness import mine, mined, snapshot, upstream
 
 VLLM = "vllm-project/vllm"
 # GitHub links "Closes #N" in a PR body itself (closedByPullRequestsReferences), so GraphQL names that
@@ -16,24 +16,19 @@ def comparable(records):
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    github = FakeGitHub(seed=71)
-    populate(github, VLLM, 60)
-    return github
+def github():
+    return upstream(71, 60, noise=True)
 
 
 @pytest.fixture(scope="module")
-def rest(upstream, tmp_path_factory):
-    db = tmp_path_factory.mktemp("rest") / "rest.db"
-    with FakeServer(upstream) as server:
-        assert mine(server, db, "vllm").exit_code == 0
-        return snapshot(db), len(server.log)
+def rest(github, tmp_path_factory):
+    return mined(github, tmp_path_factory.mktemp("rest") / "rest.db", "vllm")
 
 
-def test_graphql_sync_stores_what_rest_stores_with_far_fewer_requests(upstream, rest, tmp_path):
+def test_graphql_sync_stores_what_rest_stores_with_far_fewer_requests(github, rest, tmp_path):
     records, rest_requests = rest
     db = tmp_path / "gq.db"
-    with FakeServer(upstream) as server:
+    with FakeServer(github) as server:
         result = mine(server, db, "vllm", "--graphql")
         posts = [e for e in server.log if e.path == "/graphql"]
         requests = len(server.log)
@@ -43,17 +38,17 @@ def test_graphql_sync_stores_what_rest_stores_with_far_fewer_requests(upstream, 
     assert 2 <= len(posts) <= 6  # 60 bugs: two listing pages, each with one batch of pull requests
 
 
-def test_graphql_without_search_costs_a_few_requests_per_hundred_bugs(upstream, rest, tmp_path):
-    with FakeServer(upstream) as server:
+def test_graphql_without_search_costs_a_few_requests_per_hundred_bugs(github, rest, tmp_path):
+    with FakeServer(github) as server:
         result = mine(server, tmp_path / "ns.db", "vllm", "--graphql", "--no-fix-search")
         requests = len(server.log)
     assert result.exit_code == 0, result.output
     assert requests <= 0.2 * len(rest[0])
 
 
-def test_an_enterprise_server_without_graphql_falls_back_to_rest(upstream, rest, tmp_path):
+def test_an_enterprise_server_without_graphql_falls_back_to_rest(github, rest, tmp_path):
     db = tmp_path / "ghe.db"
-    with FakeServer(upstream, graphql=False) as server:
+    with FakeServer(github, graphql=False) as server:
         result = mine(server, db, "vllm", "--graphql")
     assert result.exit_code == 0, result.output
     assert "GraphQL not usable" in result.output and "listing through REST" in result.output

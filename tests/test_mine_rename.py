@@ -80,3 +80,21 @@ def test_records_mined_before_a_rename_move_to_the_new_name(tmp_path):
     records = snapshot(db)
     assert sorted(records) == [f"https://github.com/{NEW}/issues/{n}" for n in numbers]  # moved, not duplicated
     assert records[f"https://github.com/{NEW}/issues/{numbers[0]}"]["title"] == "Synthetic bug, edited after the move"
+
+
+def test_hydrate_follows_a_rename_it_learns_from_a_redirect(tmp_path):
+    github = FakeGitHub(seed=33)
+    number = github.add_issue(OLD, "Synthetic bug")
+    github.close(OLD, number, fix="closing-reference")
+    url = f"https://github.com/{OLD}/issues/{number}"
+    github.rename(OLD, NEW)
+    db = tmp_path / "hydrate.db"
+    with Store.open(db) as store, store.transaction():
+        store.upsert_record({"url": url, "engine": "TinyEngine", "repo": OLD, "number": number})
+    with FakeServer(github) as server:
+        result = mine(server, db, "hydrate")
+    assert result.exit_code == 0, result.output
+    assert f"{OLD} is now {NEW}" in result.output and "hydrated 1 records, 0 unreachable" in result.output
+    (record,) = snapshot(db).values()
+    assert record["url"] == url and record["repo"] == NEW and record["fix_url"]  # the paper's URL stays the key
+    assert record["extra"]["html_url"] == f"https://github.com/{NEW}/issues/{number}"

@@ -3,8 +3,8 @@ import pytest
 from click.testing import CliRunner
 
 from enginebugs.taxonomy.store import Store
-from tests.github_fake import FakeGitHub, FakeServer, populate
-from tests.github_fake.harness import mine, snapshot, sync_checkpoints
+from tests.github_fake import FakeServer
+from tests.github_fake.harness import mine, snapshot, sync_checkpoints, upstream
 
 VLLM = "vllm-project/vllm"
 
@@ -15,12 +15,6 @@ def run(*args):
     return CliRunner().invoke(main, ["mine", *map(str, args)], env={"GITHUB_TOKEN": None})
 
 
-def upstream(seed, bugs):
-    github = FakeGitHub(seed=seed)
-    populate(github, VLLM, bugs, noise=False)
-    return github
-
-
 def archived(db):
     with Store.open(db, readonly=True) as store:
         return store.count("raw_responses")
@@ -29,8 +23,7 @@ def archived(db):
 @pytest.mark.parametrize("api", ["rest", "graphql"])
 def test_replay_rebuilds_the_live_store_without_the_network(tmp_path, api):
     flags = ("--comments", "--graphql") if api == "graphql" else ("--comments",)
-    github = FakeGitHub(seed=61)
-    populate(github, VLLM, 40)
+    github = upstream(61, 40, noise=True)
     live = tmp_path / "live.db"
     with FakeServer(github) as server:
         assert mine(server, live, "vllm", *flags).exit_code == 0

@@ -7,25 +7,20 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from enginebugs.mining.progress import Reporter
-from tests.github_fake import FakeGitHub, FakeServer, populate
-from tests.github_fake.harness import TOKEN, fake_token, mine, snapshot
+from tests.github_fake import FakeServer
+from tests.github_fake.harness import TOKEN, fake_token, mine, mined, snapshot, upstream
 
 VLLM = "vllm-project/vllm"
 
 
 @pytest.fixture(scope="module")
 def github():
-    github = FakeGitHub(seed=21)
-    populate(github, VLLM, 24, noise=False)
-    return github
+    return upstream(21, 24)
 
 
 @pytest.fixture(scope="module")
 def clean(github, tmp_path_factory):
-    db = tmp_path_factory.mktemp("clean") / "clean.db"
-    with FakeServer(github) as server:
-        assert mine(server, db, "vllm").exit_code == 0
-    return snapshot(db)
+    return mined(github, tmp_path_factory.mktemp("clean") / "clean.db", "vllm")[0]
 
 
 def test_api_url_without_scheme_is_one_error_line(tmp_path):

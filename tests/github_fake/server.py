@@ -132,7 +132,6 @@ class FakeServer:
         """(headers, allowed): spends one request of the token's quota when allowed."""
         with self._lock:
             quota, limit = self._quota(token, resource)
-            now = time.time()
             allowed = quota.used < limit
             if allowed:
                 quota.used += 1
