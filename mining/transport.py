@@ -85,4 +85,6 @@ class GuardedHTTPS(_Guarded, HTTPSRequestsConnectionClass):
 
 def install(requester: Requester, scheme: str) -> None:
     """Make ``requester`` open guarded connections (it creates its connection lazily, on first use)."""
+    if not hasattr(requester, "_Requester__connectionClass"):  # PyGithub renamed it: fail loudly, not unguarded
+        raise RuntimeError("this PyGithub has no Requester connection class to guard; pin PyGithub 2.x")
     requester._Requester__connectionClass = GuardedHTTPS if scheme == "https" else GuardedHTTP  # type: ignore[attr-defined]
