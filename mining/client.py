@@ -8,6 +8,7 @@ appear in no message: tokens are named by their position ("token 2/3").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,7 +22,8 @@ import requests
 from github import Auth, Github, GithubException
 from github.Requester import Requester
 
-from enginebugs.mining.errors import MalformedResponse, MineError, NotFound
+from enginebugs.mining import transport
+from enginebugs.mining.errors import MalformedResponse, MineError, Moved, NotFound
 from enginebugs.mining.progress import Reporter
 from enginebugs.mining.quota import Slot, TokenPool
 
@@ -29,6 +31,7 @@ DEFAULT_API_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"
 PER_PAGE = 100
 USER_AGENT = "enginebugs-miner"
+ARCHIVED_HEADERS = ("link", "date")  # what a replay of the archive needs
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -56,6 +59,19 @@ class Response:
 class Page(Response):
     number: int
     last: int | None  # last page number from the Link header, when given
+
+
+def check_api_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host; ``ValueError`` saying what is wrong otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--api-url must be an http(s) URL such as {DEFAULT_API_URL} or "
+                         f"https://HOST/api/v3, not {url!r}")
+    try:
+        _ = parts.port  # urllib raises here for a port that is not a number
+    except ValueError:
+        raise ValueError(f"--api-url has a bad port: {url!r}") from None
+    return url.strip().rstrip("/")
 
 
 def tokens_from_env(name: str = TOKEN_ENV) -> list[str]:
@@ -97,14 +113,18 @@ class GitHubClient:
         self.pool: TokenPool[Github] = TokenPool([self._github(t) for t in tokens] or [self._github(None)],
                                                  settings.min_quota)
         self.requests_used = 0
-        self.journal: list[tuple[str, Any]] = []  # (url, data) of each success, for the raw archive
+        self.journal: list[tuple[str, dict[str, str], Any]] = []  # (url, headers, data) of each success, archived
+        self.prefetched: dict[str, Any] = {}  # REST URL -> the answer a GraphQL query already gave
 
     def _github(self, token: str | None) -> Github:
-        return Github(
-            base_url=self.settings.api_url.rstrip("/"), auth=Auth.Token(token) if token else None,
+        api_url = check_api_url(self.settings.api_url)
+        github = Github(
+            base_url=api_url, auth=Auth.Token(token) if token else None,
             per_page=PER_PAGE, retry=None, timeout=self.settings.timeout, user_agent=USER_AGENT,
             seconds_between_requests=self.settings.request_spacing, lazy=True,
         )
+        transport.install(github.requester, urlsplit(api_url).scheme)
+        return github
 
     def redact(self, text: str) -> str:
         """``text`` with every token replaced: for messages that quote a server or library."""
@@ -112,15 +132,43 @@ class GitHubClient:
             text = text.replace(secret, "***")
         return text
 
-    def drain(self) -> list[tuple[str, Any]]:
+    def drain(self) -> list[tuple[str, dict[str, str], Any]]:
         """Take the responses fetched since the last drain (to archive them with the parsed records)."""
         entries, self.journal = self.journal, []
         return entries
 
+    def quota_line(self) -> str:
+        """``quota core 4788/5000, search 28/30`` summed over the tokens (for progress lines)."""
+        parts = []
+        for resource in ("core", "search"):
+            quotas = [s.quota(resource) for s in self.pool.slots if s.quota(resource).remaining is not None]
+            if quotas:
+                left = sum(q.remaining or 0 for q in quotas)
+                parts.append(f"{resource} {left}/{sum(q.limit or 0 for q in quotas)}")
+        return "quota " + (", ".join(parts) or "unknown")
+
     # -- requests ------------------------------------------------------------------------------
     def get(self, url: str, params: dict[str, Any] | None = None, *, what: str) -> Response:
-        """GET one URL (a path relative to the API root, or a full Link URL); ``what`` names it in errors."""
+        """GET one URL (a path relative to the API root, or a full Link URL); ``what`` names it in errors.
+        A response the GraphQL path already gave (``prefetched``) costs no request."""
+        shown = _display_url(url, params)
+        if shown in self.prefetched:
+            return Response(shown, {}, self.prefetched.pop(shown))
         resource = "search" if url.startswith("/search/") or "/search/" in urlsplit(url).path else "core"
+        headers, data = self._send(resource, what, lambda requester: requester.requestJsonAndCheck(
+            "GET", url, parameters=params))
+        self.journal.append((shown, {k: str(headers[k]) for k in ARCHIVED_HEADERS if headers.get(k)}, data))
+        return Response(shown, headers, data)
+
+    def graphql(self, query: str, variables: dict[str, Any], *, what: str) -> Response:
+        """One GraphQL query through PyGithub's requester (same retries, rotation and rate-limit waits)."""
+        headers, data = self._send("graphql", what, lambda requester: requester.graphql_query(query, variables))
+        shown = graphql_key(query, variables)
+        self.journal.append((shown, {k: str(headers[k]) for k in ARCHIVED_HEADERS if headers.get(k)}, data))
+        return Response(shown, headers, data)
+
+    def _send(self, resource: str, what: str, call: Any) -> tuple[dict[str, Any], Any]:
+        """``call(requester)`` until it succeeds: retries, token rotation and rate-limit waits."""
         failures = rate_waits = 0
         while True:
             slot, wait = self.pool.pick(resource, time.time())
@@ -132,8 +180,13 @@ class GitHubClient:
                 continue
             try:
                 self.requests_used += 1
-                headers, data = slot.client.requester.requestJsonAndCheck("GET", url, parameters=params)
+                headers, data = call(slot.client.requester)
             except GithubException as exc:
+                if exc.status == 401 and len(self.pool.slots) > 1:  # one bad token of several: drop it
+                    self.reporter.note(f"{what}: token {slot.index} refused (HTTP 401, bad or expired): "
+                                       f"dropped, {len(self.pool.slots) - 1} left")
+                    self.pool.drop(slot)
+                    continue
                 retry_in = self._on_error(exc, slot, resource, what, failures)
                 if retry_in is None:  # primary rate limit: the pool now knows, pick again
                     rate_waits += 1
@@ -148,12 +201,18 @@ class GitHubClient:
                 self._pause(self._backoff(failures), f"{what}: {type(exc).__name__}; "
                                                      f"retry {failures}/{self.settings.retries}")
                 continue
+            except transport.LossyRedirect as exc:
+                raise Moved(f"{what}: {exc}; not followed, a redirect would drop the query "
+                                f"(the repository was renamed or moved during the run: rerun)") from None
             except ValueError as exc:  # the JSON did not parse: truncated or not JSON at all
-                raise MalformedResponse(self.redact(f"{what}: malformed JSON response ({exc})")) from None
+                failures += 1
+                if failures > self.settings.retries:
+                    raise MalformedResponse(self.redact(f"{what}: malformed JSON response ({exc}), "
+                                                        f"still after {self.settings.retries} retries")) from None
+                self._pause(self._backoff(failures), f"{what}: malformed JSON; retry {failures}/{self.settings.retries}")
+                continue
             self.pool.observe(slot, resource, headers)
-            shown = _display_url(url, params)
-            self.journal.append((shown, data))
-            return Response(shown, headers, data)
+            return headers, data
 
     def pages(self, path: str, params: dict[str, Any] | None = None, *, what: str) -> Iterator[Page]:
         """Every page of a list endpoint, following the ``Link: rel="next"`` header."""
@@ -174,7 +233,8 @@ class GitHubClient:
         message = exc.data.get("message", "") if isinstance(exc.data, dict) else str(exc.data or "")
         status = exc.status
         if status in (404, 410, 422):  # 422: e.g. a commit GitHub does not know in this repository
-            raise NotFound(f"{what}: {'unprocessable' if status == 422 else 'not found'} (HTTP {status})") from None
+            kind = {404: "not found", 410: "gone", 422: "unprocessable"}[status]
+            raise NotFound(f"{what}: {kind} (HTTP {status})", status) from None
         if status in (403, 429) and str(headers.get("x-ratelimit-remaining")) == "0":
             self.pool.exhaust(slot, resource, headers, time.time())
             self.reporter.note(f"{what}: primary rate limit hit on token {slot.index}/{len(self.pool.slots)}")
@@ -210,6 +270,12 @@ class GitHubClient:
     def _check_rate_waits(self, waits: int, what: str) -> None:
         if waits > self.settings.max_rate_waits:
             raise MineError(f"{what}: still rate limited after {self.settings.max_rate_waits} waits for reset")
+
+
+def graphql_key(query: str, variables: dict[str, Any]) -> str:
+    """How a GraphQL query is named in the archive: the query's hash and its variables."""
+    digest = hashlib.sha1(query.encode()).hexdigest()[:12]
+    return f"/graphql?{urlencode(sorted({**variables, 'query': digest}.items()))}"
 
 
 def as_json(data: Any) -> str:

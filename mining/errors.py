@@ -10,4 +10,12 @@ class MalformedResponse(MineError):
 
 
 class NotFound(MineError):
-    """404/410: the object does not exist (or is not visible to the token)."""
+    """404/410/422: the object does not exist, was deleted (410), or is not visible to the token."""
+
+    def __init__(self, message: str, status: int = 404):
+        super().__init__(message)
+        self.status = status
+
+
+class Moved(MineError):
+    """A 301 that would have dropped the query: the repository was renamed or transferred."""

@@ -1,14 +1,15 @@
 """``mine hydrate``: complete records that have only a URL (e.g. the paper's imported bugs)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
-from enginebugs.mining import parse
+from enginebugs.mining import parse, repository
 from enginebugs.mining.client import GitHubClient
-from enginebugs.mining.errors import MalformedResponse, NotFound
+from enginebugs.mining.errors import MalformedResponse, Moved, NotFound
 from enginebugs.mining.linkage import FixFinder
 from enginebugs.mining.presets import Presets, load_presets
-from enginebugs.mining.progress import Reporter
+from enginebugs.mining.progress import Reporter, rate_line
 from enginebugs.mining.records import RecordBuilder, archive, merge_extra
 from enginebugs.taxonomy.store import Store
 
@@ -35,6 +36,7 @@ class Hydrator:
         self.limit, self.engine = limit, engine
         self.reporter = reporter or client.reporter
         self._builders: dict[str, RecordBuilder] = {}
+        self._renamed: dict[str, str] = {}  # former name -> current name, learnt from 301s
 
     def pending(self) -> list[dict]:
         records = list(self.store.records(engine=self.engine, where="hydrated_at IS NULL AND kind IN ('issue', 'pr')"
@@ -44,7 +46,7 @@ class Hydrator:
     def run(self) -> HydrateSummary:
         summary = HydrateSummary()
         first_request = self.client.requests_used
-        todo = self.pending()
+        todo, started = self.pending(), time.monotonic()
         with self.reporter.progress() as bars:
             task = bars.add_task("hydrating records", total=len(todo))
             for record in todo:
@@ -54,24 +56,44 @@ class Hydrator:
                 else:
                     summary.hydrated += 1
                 bars.advance(task)
+                done = summary.hydrated + len(summary.unreachable)
+                self.reporter.heartbeat(lambda: f"{rate_line(done, len(todo), started, 'records')}; "
+                                                f"{len(summary.unreachable)} unreachable; {self.client.quota_line()}")
         summary.requests = self.client.requests_used - first_request
         return summary
 
     def _builder(self, repo: str) -> RecordBuilder:
         if repo not in self._builders:
-            finder = FixFinder(self.client, repo, self.presets.names_of(repo), search=self.fix_search)
+            names = tuple(dict.fromkeys((*self.presets.names_of(repo), *repository.former_names(self.store, repo))))
+            finder = FixFinder(self.client, repo, names, search=self.fix_search)
             self._builders[repo] = RecordBuilder(self.client, repo, finder if self.link_fixes else None, self.comments)
         return self._builders[repo]
+
+    def _current_name(self, repo: str) -> str:
+        """The repository's name now, asked once per run of a repository that answered with a 301."""
+        if repo not in self._renamed:
+            resolved = repository.resolve(self.client, repo)
+            with self.store.transaction():
+                repository.record(self.store, resolved)
+            self._renamed[repo] = resolved.name
+            self.reporter.note(f"{repo} is now {resolved.name} (renamed or transferred)")
+        return self._renamed[repo]
 
     def _hydrate(self, stored: dict) -> str | None:
         """Fetch and write one record; returns why it could not be, or None."""
         repo = self.presets.canonical_repo(stored["repo"])
+        repo = self._renamed.get(repo, repo)
         what = f"{repo}#{stored['number']}"
         self.client.drain()
         try:
-            raw = parse.require(self.client.get(f"/repos/{repo}/issues/{stored['number']}", what=what).data,
-                                parse.ISSUE_KEYS, what)
-            record = self._builder(repo).build(raw)
+            try:
+                raw = parse.require(self.client.get(f"/repos/{repo}/issues/{stored['number']}", what=what).data,
+                                    parse.ISSUE_KEYS, what)
+                record = self._builder(repo).build(raw)
+            except Moved:  # renamed since the record was made: once more under the current name
+                if self._current_name(repo).lower() == repo.lower():
+                    return "redirected, but GitHub names the repository as before"
+                return self._hydrate(stored)
         except NotFound:
             return "not found"
         except MalformedResponse as exc:

@@ -10,14 +10,18 @@ from pathlib import Path
 import click
 
 from enginebugs.mining import sampling
-from enginebugs.mining.client import DEFAULT_API_URL, TOKEN_ENV, ClientSettings, GitHubClient, tokens_from_env
+from enginebugs.mining.client import (DEFAULT_API_URL, TOKEN_ENV, ClientSettings, GitHubClient, check_api_url,
+                                      tokens_from_env)
 from enginebugs.mining.errors import MineError
 from enginebugs.mining.hydrate import Hydrator
 from enginebugs.mining.miner import Miner
 from enginebugs.mining.parse import user_date
 from enginebugs.mining.presets import STATES, PresetError, load_presets
 from enginebugs.mining.progress import Reporter
+from enginebugs.mining.replay import prune as prune_archive
+from enginebugs.mining.replay import replay
 from enginebugs.taxonomy.cliutil import UserError, db_option, open_store
+from enginebugs.taxonomy.store import Store
 
 
 class RunError(UserError):
@@ -44,6 +48,8 @@ def mine() -> None:
     enginebugs mine hydrate             fill records that only have a URL (the paper's data)
     enginebugs mine sample ENGINE       Cochran-sized random sample for labelling
     enginebugs mine presets             the engines known by name and their bug rules
+    enginebugs mine replay ARCHIVE      rebuild a store from another's raw-response archive, offline
+    enginebugs mine archive [--prune]   size of the archive; keep only the newest responses
 
     The token comes from $GITHUB_TOKEN (or --token-env NAME); several tokens separated by commas
     are rotated by remaining quota. Tokens are never printed, logged or stored.
@@ -64,15 +70,23 @@ def client_options(command: Callable) -> Callable:
                      help="First retry delay in seconds; doubles on each retry."),
         click.option("--min-quota", type=click.IntRange(0), default=50, show_default=True,
                      help="Switch token, or wait for the reset, when fewer requests are left."),
+        click.option("--progress-every", type=click.FloatRange(0), default=30.0, show_default=True,
+                     metavar="SECONDS", help="When stderr is not a terminal (CI, nohup): a plain progress "
+                                             "line this often."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
 def _client(params: dict, reporter: Reporter) -> GitHubClient:
+    try:
+        api_url = check_api_url(params.pop("api_url"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    reporter.every = params.pop("progress_every")
     tokens = tokens_from_env(params.pop("token_env"))
     if not tokens:
         reporter.note("warning: no GitHub token in the environment: unauthenticated requests (60 an hour)")
-    settings = ClientSettings(api_url=params.pop("api_url"), timeout=params.pop("timeout"),
+    settings = ClientSettings(api_url=api_url, timeout=params.pop("timeout"),
                               retries=params.pop("retries"), backoff=params.pop("backoff"),
                               min_quota=params.pop("min_quota"))
     return GitHubClient(tokens, settings, reporter)
@@ -94,6 +108,25 @@ def _reported(client: GitHubClient | None = None) -> Iterator[None]:
         sys.exit(130)
 
 
+@contextmanager
+def _run_store(db: str) -> Iterator[Store]:
+    """The store a run writes to; a run that fails before writing anything leaves no new file behind."""
+    fresh = not Path(db).exists()
+    store = open_store(db)
+    try:
+        with store:
+            yield store
+    except BaseException:
+        if fresh and _untouched(db):
+            Path(db).unlink(missing_ok=True)
+        raise
+
+
+def _untouched(db: str) -> bool:
+    with Store.open(db, readonly=True) as store:
+        return not any(store.count(t) for t in ("records", "raw_responses", "sync_state"))
+
+
 def _csv(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -111,11 +144,13 @@ def _csv(value: str | None) -> list[str] | None:
 @click.option("--fix-search/--no-fix-search", default=True, show_default=True,
               help="Fall back to the search API (30 requests a minute) for fixes the timeline does not show.")
 @click.option("--limit", type=click.IntRange(1), help="Stop after this many new or updated records per repository.")
+@click.option("--graphql", is_flag=True, help="List issues with their timelines and fix PRs through the GraphQL "
+                                               "API (50 issues a request; needs a token; REST if unavailable).")
 @click.option("--presets", type=click.Path(dir_okay=False), help="Presets file (default: packaged presets.toml).")
 @db_option
 @client_options
 def sync_cmd(targets: tuple[str, ...], since, until, state, labels, keywords, include_prs, comments, fixes,
-             fix_search, limit, presets, db, **params) -> None:
+             fix_search, limit, graphql, presets, db, **params) -> None:
     """Sync the bug issues of engines (by preset name) or any owner/name repositories.
 
     Lists issues with `since` = the last sync and `sort=updated`, oldest first, so a rerun asks only
@@ -136,12 +171,14 @@ def sync_cmd(targets: tuple[str, ...], since, until, state, labels, keywords, in
         for date in filter(None, (since, until)):
             _check_date(date)
     client = _client(params, reporter)
-    with _reported(client), open_store(db) as store:
+    with _reported(client), _run_store(db) as store:
         total = [0, 0, 0, 0]
         for target in resolved:
             summary = Miner(target, store=store, client=client, since=since, until=until, labels=_csv(labels),
                             state=state, keywords=_csv(keywords), include_prs=include_prs, comments=comments,
-                            limit=limit, link_fixes=fixes, fix_search=fix_search, reporter=reporter).sync()
+                            limit=limit, link_fixes=fixes, fix_search=fix_search, reporter=reporter,
+                            graphql=graphql).sync()
+            _show_problems(summary.problems)
             click.echo(summary.line())
             for i, n in enumerate((summary.new, summary.updated, summary.unchanged, summary.requests)):
                 total[i] += n
@@ -177,14 +214,18 @@ def hydrate_cmd(comments, fixes, fix_search, limit, engine, presets, db, **param
     with _reported():
         catalogue = load_presets(presets)
     client = _client(params, reporter)
-    with _reported(client), open_store(db) as store:
+    with _reported(client), _run_store(db) as store:
         summary = Hydrator(store, client, presets=catalogue, comments=comments, link_fixes=fixes,
                            fix_search=fix_search, limit=limit, engine=engine, reporter=reporter).run()
-    for url, reason in summary.unreachable[:10]:
-        click.echo(f"unreachable: {url} ({reason})", err=True)
-    if len(summary.unreachable) > 10:
-        click.echo(f"... and {len(summary.unreachable) - 10} more unreachable", err=True)
+    _show_problems(summary.unreachable)
     click.echo(summary.line())
+
+
+def _show_problems(problems: list[tuple[str, str]], shown: int = 10) -> None:
+    for url, reason in problems[:shown]:
+        click.echo(f"unreachable: {url} ({reason})", err=True)
+    if len(problems) > shown:
+        click.echo(f"... and {len(problems) - shown} more unreachable", err=True)
 
 
 @mine.command("sample")
@@ -225,6 +266,49 @@ def sample_cmd(engine, confidence, margin, seed, unlabelled, out, presets, db) -
             sampling.write_csv(chosen, handle)
     click.echo(f"sampled {size} of {len(population)} {name} bugs (confidence {confidence}, margin {margin}, "
                f"seed {seed}){'' if out == '-' else ' -> ' + out}", err=True)
+
+
+@mine.command("replay")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--presets", type=click.Path(dir_okay=False), help="Presets file (engine names of the repositories).")
+@db_option
+def replay_cmd(archive, presets, db) -> None:
+    """Rebuild the store --db from the raw responses archived in the store ARCHIVE, offline.
+
+    Every sync ARCHIVE recorded is run again with the archive answering instead of GitHub, so
+    --db gets the records the live syncs made (without labels assigned since).
+
+    \b
+    Example:
+      enginebugs mine replay mined.db --db rebuilt.db
+    """
+    if Path(archive).resolve() == Path(db).resolve():
+        raise UserError("ARCHIVE and --db must be different stores")
+    with _reported():
+        catalogue = load_presets(presets)
+    with open_store(archive, readonly=True) as source:
+        if not source.count("raw_responses"):
+            raise UserError(f"{archive} has no archived responses")
+        with _reported(), _run_store(db) as store:
+            summary = replay(source, store, presets=catalogue, reporter=Reporter())
+    for sync in summary.syncs:
+        _show_problems(sync.problems)
+    click.echo(summary.line())
+
+
+@mine.command("archive")
+@click.option("--prune", is_flag=True, help="Delete all but the newest --keep responses of each URL.")
+@click.option("--keep", type=click.IntRange(1), default=1, show_default=True, help="Responses kept per URL.")
+@db_option
+def archive_cmd(prune, keep, db) -> None:
+    """Size of the raw-response archive (what `mine replay` rebuilds from); --prune bounds it."""
+    with open_store(db, readonly=not prune) as store:
+        if prune:
+            gone = prune_archive(store, keep)
+            click.echo(f"pruned {gone} archived responses (kept the newest {keep} per URL)")
+        rows, urls, size = store.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT url), COALESCE(SUM(LENGTH(body)), 0) FROM raw_responses").fetchone()
+    click.echo(f"{db}: {rows} archived responses of {urls} URLs, {size / 1e6:.1f} MB of bodies")
 
 
 @mine.command("presets")

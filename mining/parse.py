@@ -13,6 +13,7 @@ _KEYWORD = r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)"
 _REF = (r"(?:(?P<repo>[\w.-]+/[\w.-]+)?#(?P<num>\d+)"
         r"|https?://[^\s/]+/(?P<urlrepo>[\w.-]+/[\w.-]+)/issues/(?P<urlnum>\d+))")
 CLOSING_RE = re.compile(rf"\b{_KEYWORD}\s*:?\s+{_REF}(?![\w/])", re.IGNORECASE)
+REPO_NAME_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
 GITHUB_URL_RE = re.compile(r"^https?://[^/]+/(?P<repo>[\w.-]+/[\w.-]+)/(?P<kind>issues|pull)/(?P<number>\d+)")
 
 
@@ -111,6 +112,13 @@ def fix_fields(pull: dict[str, Any]) -> dict[str, Any]:
     return {"fix_url": pull["html_url"], "fix_number": pull["number"], "fix_merged_at": pull["merged_at"],
             "fix_files_changed": pull["changed_files"], "fix_additions": pull["additions"],
             "fix_deletions": pull["deletions"]}
+
+
+def fix_details(pull: dict[str, Any], files: tuple[str, ...]) -> dict[str, Any]:
+    """What the store keeps in ``extra`` about a fix: changed paths, merge commit, the PR's own labels."""
+    return {"fix_files": list(files), "fix_merge_sha": pull.get("merge_commit_sha"),
+            "fix_labels": [label["name"] if isinstance(label, dict) else str(label)
+                           for label in pull.get("labels") or []]}
 
 
 def time_to_fix(record: dict[str, Any]) -> tuple[float | None, str | None]:

@@ -33,6 +33,12 @@ class Rule:
         text = f"{title or ''}\n{body or ''}".lower()
         return any(k.lower() in text for k in self.keywords)
 
+    def selects(self, state: str, labels: list[str], title: str | None, body: str | None) -> bool:
+        """Does an issue in this state with these labels (and text) fall under the rule?"""
+        have = {label.lower() for label in labels}
+        return ((self.state == "all" or state == self.state) and all(l.lower() in have for l in self.labels)
+                and self.matches_text(title, body))
+
     def fingerprint(self) -> dict:
         return {"labels": sorted(self.labels), "state": self.state,
                 "keywords": sorted(k.lower() for k in self.keywords), "prs": self.include_prs}

@@ -61,6 +61,10 @@ class TokenPool(Generic[C]):
         soonest = min(self.slots, key=lambda s: s.quota(resource).reset)
         return soonest, max(0.0, soonest.quota(resource).reset - now) + 1.0
 
+    def drop(self, slot: Slot[C]) -> None:
+        """Stop using a token the server refused (its index stays its name in messages)."""
+        self.slots = [s for s in self.slots if s is not slot]
+
     def observe(self, slot: Slot[C], resource: str, headers: dict[str, Any]) -> str:
         """Record the rate-limit headers of a response; returns the resource they are about."""
         resource = str(headers.get("x-ratelimit-resource") or resource)

@@ -24,7 +24,7 @@ def cochran_size(population: int, confidence: float = 0.95, margin: float = 0.05
 
 def population(store: Store, engine: str, *, unlabelled: bool = False) -> list[dict[str, Any]]:
     """The engine's bug records that have content (mined or hydrated), optionally only unlabelled ones."""
-    where = "title IS NOT NULL"
+    where = "title IS NOT NULL AND coalesce(json_extract(extra, '$.selected'), 1)"  # not those that left
     if unlabelled:
         where += " AND id NOT IN (SELECT record_id FROM labels)"
     return list(store.records(engine=engine, kind="issue", where=where))

@@ -200,11 +200,22 @@ def fix_effort_tables(store: Store, table: str, labelled_only: bool, collections
         per_group_of_record[(rid, group_name[cause])] = (days, lines)
     for (_, group), pair in per_group_of_record.items():
         by_group[group].append(pair)
+    files: dict[str, list[int]] = defaultdict(list)
+    for component, n in q(
+        "SELECT c.value, COALESCE(json_array_length(json_extract(r.extra, '$.fix_files')), r.fix_files_changed) "
+        f"FROM records r JOIN (SELECT DISTINCT record_id, value FROM {table} WHERE dimension = 'component') c "
+        f"ON c.record_id = r.id WHERE r.fix_url IS NOT NULL AND {scope}", args
+    ):
+        if n is not None:
+            files[component].append(n)
     return {
         "fix_effort": {
             "by_group": {g: _summary(by_group[g]) for g in TAXONOMY.names("root_cause_group") if g in by_group},
             "by_engine": {e: _summary(by_engine[e]) for e in _engine_sort(by_engine)},
         },
+        "changed_files_by_component": {  # files changed by the fix (its listed paths, else GitHub's count)
+            e.name: {"n": len(v), "median": statistics.median(v), "mean": round(statistics.fmean(v), 1), "max": max(v)}
+            for e, v in ((e, files[e.slug]) for e in TAXONOMY["component"]) if v},
         "bugs_per_quarter": {e: quarters[e] for e in _engine_sort(quarters)},
     }
 

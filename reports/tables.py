@@ -54,6 +54,10 @@ def study_tables(stats: dict[str, Any]) -> list[Table]:
             rows = [[name, s["n"], s["median_days_to_fix"], s["mean_days_to_fix"], s["median_lines_changed"],
                      s["mean_lines_changed"]] for name, s in effort[key].items()]
             tables.append((title, header, rows))
+    files = stats.get("changed_files_by_component") or {}
+    if files:
+        tables.append(("Changed files of the fix per component", ["component", "n", "median", "mean", "max"],
+                       [[c, d["n"], d["median"], d["mean"], d["max"]] for c, d in files.items()]))
     quarters = stats.get("bugs_per_quarter") or {}
     if quarters:
         cols = sorted({q for d in quarters.values() for q in d})

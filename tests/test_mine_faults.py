@@ -65,7 +65,7 @@ def test_low_quota_waits_before_github_refuses(tmp_path):
         result = mine(server, db, "vllm", "--no-fixes", "--min-quota", 1)
         statuses = [e.status for e in server.log]
     assert result.exit_code == 0, result.output
-    assert statuses == [200, 200, 200]  # never refused ...
+    assert statuses == [200] * 4  # repository lookup and 3 pages: never refused ...
     assert "rate limit low" in result.output and "waiting" in result.output  # ... because it waited
     assert len(snapshot(db)) == 230
 
@@ -86,13 +86,25 @@ def test_tokens_rotate_by_remaining_quota(github, clean, tmp_path):
     assert snapshot(db) == clean
 
 
-def test_truncated_page_names_repo_and_page_and_keeps_no_partial_record(github, clean, tmp_path):
-    db = tmp_path / "truncated.db"
+def test_truncated_json_is_retried_like_a_broken_connection(github, clean, tmp_path):
+    db = tmp_path / "truncated-once.db"
     with FakeServer(github) as server:
         server.fault("truncated", r"/issues\?.*page=2")
+        server.fault("truncated", r"/timeline", nth=4, times=2)
         result = mine(server, db, "vllm")
+    assert result.exit_code == 0, result.output
+    assert "issues page 2: malformed JSON; retry 1/5" in result.output and "timeline page 1: malformed JSON; retry 2/5" in result.output
+    assert snapshot(db) == clean
+
+
+def test_a_listing_page_that_never_parses_stops_the_run_keeping_whole_pages(github, clean, tmp_path):
+    db = tmp_path / "truncated.db"
+    with FakeServer(github) as server:
+        server.fault("truncated", r"/issues\?.*page=2", times=99)
+        result = mine(server, db, "vllm", "--retries", 1)
     assert result.exit_code == 1
     assert "error: vllm-project/vllm issues page 2: malformed JSON" in result.output
+    assert "still after 1 retries" in result.output
     partial = snapshot(db)
     assert len(partial) == 100  # page 1 committed whole, nothing of page 2
     assert all(partial[url] == clean[url] for url in partial)  # each kept record is complete
@@ -102,19 +114,35 @@ def test_truncated_page_names_repo_and_page_and_keeps_no_partial_record(github, 
     assert snapshot(db) == clean
 
 
-def test_malformed_fix_response_aborts_the_whole_page(github, tmp_path):
+def test_an_item_whose_details_never_parse_is_recorded_and_the_run_goes_on(github, clean, tmp_path):
     db = tmp_path / "badpull.db"
+    victim = next(r for r in clean.values() if r["fix_number"])
     with FakeServer(github) as server:
-        server.fault("truncated", r"/pulls/", nth=5)
-        result = mine(server, db, "vllm")
-    assert result.exit_code == 1
-    assert "fix pull request #" in result.output and "malformed JSON" in result.output
-    assert snapshot(db) == {}  # the first page failed: none of its records, no half-linked record
+        server.fault("truncated", rf"/pulls/{victim['fix_number']}$", times=99)
+        result = mine(server, db, "vllm", "--retries", 1)
+    assert result.exit_code == 0, result.output
+    assert f"unreachable: {victim['url']} (" in result.output and "malformed JSON" in result.output
+    assert "109 new, 0 updated, 0 unchanged, 0 skipped, 1 unreachable" in result.output
+    stored = snapshot(db)
+    assert {u: r for u, r in stored.items() if u != victim["url"]} == {
+        u: r for u, r in clean.items() if u != victim["url"]}
+    partial = stored[victim["url"]]
+    assert partial["title"] == victim["title"] and partial["fix_url"] is None  # no half-linked record
+    assert "malformed JSON" in partial["extra"]["unreachable"]
+    with FakeServer(github) as server:  # the next sync completes it
+        again = mine(server, db, "vllm")
+    assert "0 new, 1 updated" in again.output
+    assert snapshot(db) == clean
+
+
+def test_persistent_server_errors_stop_the_run_and_leave_no_new_store(github, tmp_path):
+    db = tmp_path / "down.db"
     with FakeServer(github) as server:
         server.fault("502", "", times=99)
         result = mine(server, db, "vllm", "--retries", 2)
     assert result.exit_code == 1
-    assert "still failing after 2 retries" in result.output and snapshot(db) == {}
+    assert "still failing after 2 retries" in result.output
+    assert not db.exists()
 
 
 def test_unknown_repository_and_bad_token_fail_with_one_line(tmp_path):
@@ -122,9 +150,10 @@ def test_unknown_repository_and_bad_token_fail_with_one_line(tmp_path):
     with FakeServer(FakeGitHub(), tokens={good}) as server:
         missing = mine(server, tmp_path / "a.db", "nobody/nothing", token=good)
         refused = mine(server, tmp_path / "b.db", "vllm")
-    assert missing.exit_code == 1 and "error: nobody/nothing issues page 1: not found (HTTP 404)" in missing.output
+    assert missing.exit_code == 1 and "error: nobody/nothing repository: not found (HTTP 404)" in missing.output
     assert refused.exit_code == 1 and "HTTP 401 (bad or expired token?): Bad credentials" in refused.output
     assert TOKEN not in refused.output
+    assert not (tmp_path / "a.db").exists() and not (tmp_path / "b.db").exists()  # no empty store left
 
 
 def test_token_never_printed_logged_or_stored(github, tmp_path, caplog):
@@ -133,8 +162,8 @@ def test_token_never_printed_logged_or_stored(github, tmp_path, caplog):
     with FakeServer(github) as server:
         server.fault("502", r"/issues\?")
         server.fault("rate_limit", r"/timeline", nth=2, seconds=1)
-        server.fault("truncated", r"/issues\?.*page=2")
-        result = mine(server, db, "vllm", "--comments")
+        server.fault("truncated", r"/issues\?.*page=2", times=99)
+        result = mine(server, db, "vllm", "--comments", "--retries", 1)
         seen_by_server = {e.token for e in server.log}
     assert seen_by_server == {TOKEN}  # the token was really used ...
     assert result.exit_code == 1 and "error:" in result.output

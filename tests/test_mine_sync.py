@@ -191,7 +191,7 @@ def test_window_labels_and_state_select_issues(upstream, tmp_path):
     with FakeServer(github) as server:
         result = mine(server, db, "vllm", "--since", since, "--until", until, "--no-fixes")
         assert result.exit_code == 0, result.output
-        assert server.log[0].query["since"] == f"{since}T00:00:00Z"
+        assert server.log[1].query["since"] == f"{since}T00:00:00Z"
         enhancements = mine(server, tmp_path / "enh.db", VLLM, "--labels", "enhancement", "--no-fixes")
         opened = mine(server, tmp_path / "open.db", "vllm", "--state", "open", "--no-fixes")
     assert {r["number"] for r in snapshot(db).values()} == {
@@ -212,8 +212,8 @@ def test_deepspeed_rule_needs_bug_and_inference_and_former_names_resolve(tmp_pat
     with FakeServer(github) as server:
         result = mine(server, db, "microsoft/DeepSpeed", "--no-fixes")
     assert result.exit_code == 0, result.output
-    assert server.log[0].path == "/repos/deepspeedai/DeepSpeed/issues"
-    assert server.log[0].query["labels"] == "bug,inference"
+    assert [e.path for e in server.log[:2]] == ["/repos/deepspeedai/DeepSpeed", "/repos/deepspeedai/DeepSpeed/issues"]
+    assert server.log[1].query["labels"] == "bug,inference"
     assert [(r["number"], r["engine"]) for r in snapshot(db).values()] == [(both, "DeepSpeed")]
 
 
@@ -273,5 +273,5 @@ def test_several_engines_in_one_run_and_no_token_warning(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: no GitHub token" in result.output and tokens == {None}
     assert "vllm-project/vllm: 1 new" in result.output and "ggml-org/llama.cpp: 1 new" in result.output
-    assert "total: 2 new, 0 updated, 0 unchanged, 2 requests" in result.output
+    assert "total: 2 new, 0 updated, 0 unchanged, 4 requests" in result.output
     assert sorted(r["engine"] for r in snapshot(db).values()) == ["llama.cpp", "vLLM"]

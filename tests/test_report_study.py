@@ -35,6 +35,24 @@ def test_fix_effort_and_quarters(tmp_path):
     assert stats["bugs_per_quarter"] == {"SGLang": {"2025-Q2": 1}, "vLLM": {"2025-Q1": 2, "2025-Q2": 1}}
 
 
+def test_changed_files_per_component(tmp_path):
+    store = Store.open(tmp_path / "f.db")
+    with store.transaction():
+        for i, (component, files, count) in enumerate([
+            ("job-manager", ["a.py", "b.py", "c.py"], 9), ("job-manager", None, 1), ("model-loader", None, 4),
+            (None, ["x.py"], 1),
+        ]):
+            rid = store.upsert_record({"url": f"f{i}", "engine": "vLLM", "repo": "o/r", "fix_url": f"p{i}",
+                                       "fix_files_changed": count, "extra": {"fix_files": files} if files else {}})
+            store.set_labels(rid, "symptom", ["crash"], source="manual", coder="A")
+            if component:
+                store.set_labels(rid, "component", [component], source="manual", coder="A")
+    stats = compute(store)
+    assert stats["changed_files_by_component"] == {  # the listed paths win over GitHub's count
+        "Model Loader": {"n": 1, "median": 4, "mean": 4.0, "max": 4},
+        "Job Manager": {"n": 2, "median": 2.0, "mean": 2.0, "max": 3}}
+
+
 def test_manual_labels_lose_to_arbitration(tmp_path):
     store = _store_with_fix_data(tmp_path / "s.db")
     rid = store.get_record("u0")["id"]

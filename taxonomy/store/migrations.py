@@ -84,4 +84,22 @@ MIGRATIONS: list[str] = [
     UPDATE records SET collection = 'mined:' || repo WHERE collection = '';
     CREATE INDEX records_collection ON records(collection);
     """,
+    # 4: repository names as GitHub resolved them: every spelling the miner was given (a preset's
+    # former name, an owner/name on the command line) -> the current owner/name and GitHub's id,
+    # so a renamed or transferred repository is recorded and its records carry the current name.
+    """
+    CREATE TABLE repo_names (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        canonical TEXT NOT NULL,
+        github_id INTEGER,
+        resolved_at TEXT NOT NULL
+    );
+    CREATE INDEX repo_names_canonical ON repo_names(canonical);
+    """,
+    # 5: the raw-response archive keeps the headers a replay needs (Link for paging, Date for the sync
+    # cursor) and is looked up by URL (identical responses are not stored twice; replay; prune).
+    """
+    ALTER TABLE raw_responses ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX raw_responses_url ON raw_responses(url, id);
+    """,
 ]

@@ -6,6 +6,7 @@ text. Timestamps come from a logical clock starting 2024-01-01 so runs are repro
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import zlib
 from dataclasses import dataclass, field
@@ -31,7 +32,18 @@ class FakeRepo:
     timelines: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {"message", "pulls"}
+    files: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # /pulls/N/files
     next_number: int = 1
+    id: int = 0  # GitHub's repository id: kept across renames
+
+    def __post_init__(self) -> None:
+        self.id = self.id or zlib.crc32(self.full_name.encode())
+
+    def summary(self) -> dict[str, Any]:
+        """The ``/repos/OWNER/NAME`` object."""
+        owner, name = self.full_name.split("/")
+        return {"id": self.id, "name": name, "full_name": self.full_name, "owner": {"login": owner},
+                "html_url": f"{WEB}/{self.full_name}", "url": f"{API}/repos/{self.full_name}"}
 
 
 class FakeGitHub:
@@ -39,11 +51,23 @@ class FakeGitHub:
 
     def __init__(self, seed: int = 0):
         self.repos: dict[str, FakeRepo] = {}
+        self.moved: dict[str, FakeRepo] = {}  # former name -> the repository it became
         self.clock = datetime(2024, 1, 1, tzinfo=timezone.utc)
         self.rng = random.Random(seed)
 
     def repo(self, full_name: str) -> FakeRepo:
         return self.repos.setdefault(full_name, FakeRepo(full_name))
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename or transfer a repository: its id stays, every URL in it changes, and the old name
+        answers with a 301 to ``/repositories/ID`` (``moved``)."""
+        repo = self.repos.pop(old)
+        for name in ("issues", "pulls", "timelines", "comments", "files"):
+            text = json.dumps(getattr(repo, name)).replace(f"/{old}/", f"/{new}/")
+            setattr(repo, name, {int(k): v for k, v in json.loads(text).items()})
+        repo.full_name = new
+        self.repos[new] = repo
+        self.moved[old] = repo
 
     def tick(self, minutes: int = 7) -> str:
         self.clock += timedelta(minutes=minutes)
@@ -74,8 +98,9 @@ class FakeGitHub:
         return number
 
     def add_pull(self, repo: str, title: str, body: str = "", *, merged: bool = True,
-                 labels: tuple[str, ...] = ()) -> int:
-        """A closed pull request (merged or not), listed by /issues like GitHub does."""
+                 labels: tuple[str, ...] = (), files: tuple[str, ...] | None = None) -> int:
+        """A closed pull request (merged or not), listed by /issues like GitHub does; ``files`` are its
+        changed paths (default: one or two source files)."""
         number = self.add_issue(repo, title, body, labels=labels)
         r = self.repo(repo)
         issue = r.issues[number]
@@ -90,7 +115,12 @@ class FakeGitHub:
             "merged_at": merged_at, "created_at": issue["created_at"], "updated_at": closed, "closed_at": closed,
             "html_url": f"{WEB}/{repo}/pull/{number}", "changed_files": self.rng.randint(1, 9),
             "additions": self.rng.randint(1, 300), "deletions": self.rng.randint(0, 120),
+            "labels": [_label(n) for n in labels],
         }
+        if files is None:
+            files = tuple(f"engine/{self.rng.choice(_PARTS).replace(' ', '_')}/{k}.py" for k in range(1 + number % 2))
+        r.files[number] = [{"filename": f, "status": "modified", "additions": 1, "deletions": 1} for f in files]
+        r.pulls[number]["changed_files"] = len(files)
         sha = hashlib.sha1(f"{repo}#{number}".encode()).hexdigest()
         r.commits[sha] = {"message": f"Merge pull request #{number}", "pulls": [number] if merged else []}
         r.pulls[number]["merge_commit_sha"] = sha
@@ -110,6 +140,12 @@ class FakeGitHub:
         r.issues[number].update(state="closed", state_reason=reason, closed_at=closed, updated_at=closed)
         r.timelines[number].append({"event": "closed", "commit_id": commit, "created_at": closed})
         return pull
+
+    def reopen(self, repo: str, number: int) -> None:
+        r = self.repo(repo)
+        stamp = self.tick()
+        r.issues[number].update(state="open", state_reason="reopened", closed_at=None, updated_at=stamp)
+        r.timelines[number].append({"event": "reopened", "created_at": stamp})
 
     def _fix(self, repo: str, number: int, how: str) -> int:
         part = self.rng.choice(_PARTS)
@@ -189,3 +225,58 @@ def populate(github: FakeGitHub, repo: str, bugs: int, *, labels: tuple[str, ...
         if noise and k % 9 == 0:
             github.add_pull(repo, f"Synthetic bug-labelled pull request {k}", "A PR with the bug label.", labels=labels)
     return fixes
+
+
+LINKAGE_CASES = ("closing-commit", "closing-reference", "cross-reference", "pr-body", "commit-message",
+                 "not-planned-with-pr", "by-hand-docs-mention", "follow-up-test-pr", "reopened-refixed",
+                 "no-evidence", "docs-then-code")
+
+
+def populate_linkage(github: FakeGitHub, repo: str, per_case: int) -> dict[int, tuple[str, int | None]]:
+    """Closed bugs in every linkage category (``LINKAGE_CASES``), ``per_case`` of each, with the
+    ground truth {issue: (case, the pull request that really fixed it, or None)}."""
+    truth: dict[int, tuple[str, int | None]] = {}
+    for k in range(per_case * len(LINKAGE_CASES)):
+        case = LINKAGE_CASES[k % len(LINKAGE_CASES)]
+        part = github.rng.choice(_PARTS)
+        number = github.add_issue(repo, f"Synthetic linkage case {k}: {case}", "Synthetic steps.")
+        if case in FIX_METHODS:
+            truth[number] = (case, github.close(repo, number, fix=case))
+        elif case == "not-planned-with-pr":  # a merged workaround PR mentions it, the bug is declined
+            pull = github.add_pull(repo, f"Work around {part}", f"Related to #{number}")
+            github.cross_reference(repo, number, pull)
+            github.close(repo, number, reason="not_planned")
+            truth[number] = (case, None)
+        elif case == "by-hand-docs-mention":  # closed by hand; a docs PR merely mentions it
+            pull = github.add_pull(repo, f"Document {part}", f"Mention #{number} in the FAQ",
+                                   files=("docs/faq.md", "README.md"))
+            github.cross_reference(repo, number, pull)
+            github.close(repo, number)
+            truth[number] = (case, None)
+        elif case == "follow-up-test-pr":  # the fix, then a test-only PR merged right after the closing
+            fix = github.add_pull(repo, f"Repair {part}", f"Related to #{number}")
+            github.cross_reference(repo, number, fix)
+            github.tick(60 * 24)
+            github.close(repo, number)
+            follow = github.add_pull(repo, f"Test {part}", f"Regression test for #{number}",
+                                     files=(f"tests/test_{k}.py",))
+            github.cross_reference(repo, number, follow)
+            truth[number] = (case, fix)
+        elif case == "reopened-refixed":  # the first fix failed; the issue was reopened and fixed again
+            github.close(repo, number, fix="closing-reference")
+            github.reopen(repo, number)
+            final = github.add_pull(repo, f"Really repair {part}", f"Fixes #{number}")
+            github.cross_reference(repo, number, final)
+            github.close(repo, number)
+            truth[number] = (case, final)
+        elif case == "no-evidence":
+            github.close(repo, number)
+            truth[number] = (case, None)
+        elif case == "docs-then-code":  # a docs PR merged last, the code fix before it
+            fix = github.add_pull(repo, f"Change {part}", f"Related to #{number}")
+            github.cross_reference(repo, number, fix)
+            docs = github.add_pull(repo, f"Describe {part}", f"See #{number}", files=("docs/usage.rst",))
+            github.cross_reference(repo, number, docs)
+            github.close(repo, number)
+            truth[number] = (case, fix)
+    return truth

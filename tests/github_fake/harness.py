@@ -11,6 +11,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from enginebugs.taxonomy.store import Store
+from tests.github_fake.data import FakeGitHub, populate
 from tests.github_fake.server import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +62,18 @@ def snapshot(db: Path) -> dict[str, dict[str, Any]]:
 def sync_checkpoints(db: Path) -> list[dict[str, Any]]:
     with Store.open(db) as store:
         return [dict(r) for r in store.conn.execute("SELECT * FROM sync_state")]
+
+
+def upstream(seed: int, bugs: int, repo: str = "vllm-project/vllm", *, noise: bool = False) -> FakeGitHub:
+    """A fake GitHub holding one populated repository."""
+    github = FakeGitHub(seed=seed)
+    populate(github, repo, bugs, noise=noise)
+    return github
+
+
+def mined(github: FakeGitHub, db: Path, *args: Any) -> tuple[dict[str, dict[str, Any]], int]:
+    """(snapshot, requests) of one fault-free ``mine ARGS`` run into a fresh ``db``."""
+    with FakeServer(github) as server:
+        result = mine(server, db, *args)
+        assert result.exit_code == 0, result.output
+        return snapshot(db), len(server.log)

@@ -9,6 +9,8 @@ per token and resource, 401 for unknown tokens, 404 for unknown objects, and inj
     502         Bad Gateway
     reset       the headers and half the body, then the connection is reset
     truncated   200 with the JSON cut in half
+    trickle     200 whose body arrives 64 bytes every ``seconds``
+    gone        410 Gone (an issue deleted since it was listed)
     timeout     answers only after ``seconds``
     kill        SIGKILLs process ``pid`` (the client under test) and drops the connection
 """
@@ -28,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.github_fake import graphql
 from tests.github_fake.data import FakeGitHub, FakeRepo
 
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
@@ -67,8 +70,9 @@ class FakeServer:
 
     github: FakeGitHub
     tokens: set[str] | None = None  # None: any token (or none) is accepted
-    limits: dict[str, int] = field(default_factory=lambda: {"core": 5000, "search": 5000})
-    windows: dict[str, float] = field(default_factory=lambda: {"core": 3600.0, "search": 60.0})
+    limits: dict[str, int] = field(default_factory=lambda: {"core": 5000, "search": 5000, "graphql": 5000})
+    windows: dict[str, float] = field(default_factory=lambda: {"core": 3600.0, "search": 60.0, "graphql": 3600.0})
+    graphql: bool = True  # False: POST /graphql is a 404, as on an old GitHub Enterprise
     token_limits: dict[str, int] = field(default_factory=dict)  # core limit per token
     faults: list[Fault] = field(default_factory=list)
     log: list[Logged] = field(default_factory=list)
@@ -128,7 +132,6 @@ class FakeServer:
         """(headers, allowed): spends one request of the token's quota when allowed."""
         with self._lock:
             quota, limit = self._quota(token, resource)
-            now = time.time()
             allowed = quota.used < limit
             if allowed:
                 quota.used += 1
@@ -144,7 +147,20 @@ class FakeServer:
             quota.used, quota.reset = limit, time.time() + seconds
 
     def respond(self, path: str, query: dict[str, str], base: str) -> tuple[int, Any, dict[str, str]]:
-        """(status, JSON body, extra headers) of a GET."""
+        """(status, JSON body, extra headers) of a GET; a former repository name gets GitHub's 301 to
+        ``/repositories/ID/...`` (query kept in the Location, as GitHub does)."""
+        moved = re.match(REPO + r"(?P<rest>/.*)?$", path)
+        if moved and moved["repo"] in self.github.moved:
+            target = self.github.moved[moved["repo"]]
+            location = f"{base}/repositories/{target.id}{moved['rest'] or ''}"
+            return 301, {"message": "Moved Permanently", "url": location}, {
+                "Location": location + (f"?{urlencode(query)}" if query else "")}
+        by_id = re.match(r"/repositories/(?P<id>\d+)(?P<rest>/.*)?$", path)
+        if by_id:
+            repo = next((r for r in self.github.repos.values() if r.id == int(by_id["id"])), None)
+            if repo is None:
+                return 404, NOT_FOUND, {}
+            path = f"/repos/{repo.full_name}{by_id['rest'] or ''}"
         for pattern, handler in _ROUTES:
             match = re.fullmatch(pattern, path)
             if match:
@@ -241,12 +257,18 @@ def _search_commits(fake: FakeServer, repo, query, base, path):
     return 200, {"total_count": len(items), "incomplete_results": False, "items": items}, {}
 
 
+def _repository(fake: FakeServer, repo: FakeRepo, query, base, path):
+    return 200, repo.summary(), {}
+
+
 _ROUTES = (
+    (REPO, _repository),
     (REPO + "/issues", _list_issues),
     (REPO + r"/issues/(?P<number>\d+)", _one("issues")),
     (REPO + r"/issues/(?P<number>\d+)/timeline", _listed("timelines")),
     (REPO + r"/issues/(?P<number>\d+)/comments", _listed("comments")),
     (REPO + r"/pulls/(?P<number>\d+)", _one("pulls")),
+    (REPO + r"/pulls/(?P<number>\d+)/files", _listed("files")),
     (REPO + r"/commits/(?P<sha>[0-9a-f]{7,40})/pulls", _pulls_of_commit),
     (r"/search/issues", _search_issues),
     (r"/search/commits", _search_commits),
@@ -272,15 +294,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
+        self._serve(None)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API: only GraphQL
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            self._serve(json.loads(self.rfile.read(length) or b"{}"))
+        except ValueError:
+            self._send(Logged(self.path, {}, None), 400, {"message": "Problems parsing JSON"}, {})
+
+    def _serve(self, posted: dict[str, Any] | None) -> None:
         fake: FakeServer = self.server.fake  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query))
+        query = dict(parse_qsl(parts.query)) if posted is None else dict(posted.get("variables") or {})
         auth = self.headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else None
         entry = Logged(parts.path, query, token)
         with fake._lock:
             fake.log.append(entry)
-        resource = "search" if parts.path.startswith("/search/") else "core"
+        resource = ("graphql" if posted is not None else "search" if parts.path.startswith("/search/") else "core")
         fault = fake._take_fault(self.path)
         if fault and fault.kind == "kill":
             os.kill(fault.pid or os.getpid(), signal.SIGKILL)
@@ -296,12 +328,21 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(entry, 403, SECONDARY, {**headers, "Retry-After": str(math.ceil(fault.seconds))})
         if fault and fault.kind == "502":
             return self._send(entry, 502, {"message": "Server Error"}, headers)
+        if fault and fault.kind == "gone":
+            return self._send(entry, 410, {"message": "This issue was deleted"}, headers)
         if fault and fault.kind == "timeout":
             time.sleep(fault.seconds)
-        status, body, extra = fake.respond(parts.path, query, fake.url)
-        self._send(entry, status, body, {**headers, **extra}, cut=fault.kind if fault else None)
+        if posted is None:
+            status, body, extra = fake.respond(parts.path, query, fake.url)
+        elif parts.path == "/graphql" and fake.graphql:
+            status, body, extra = 200, graphql.answer(fake.github, posted.get("query", ""), query), {}
+        else:  # a GitHub Enterprise without GraphQL
+            status, body, extra = 404, NOT_FOUND, {}
+        self._send(entry, status, body, {**headers, **extra}, cut=fault.kind if fault else None,
+                   pause=fault.seconds if fault else 0.0)
 
-    def _send(self, entry: Logged, status: int, body: Any, headers: dict[str, str], cut: str | None = None) -> None:
+    def _send(self, entry: Logged, status: int, body: Any, headers: dict[str, str], cut: str | None = None,
+              pause: float = 0.0) -> None:
         entry.status = status
         data = json.dumps(body).encode()
         sent = data[: len(data) // 2] if cut in ("truncated", "reset") else data
@@ -312,7 +353,12 @@ class _Handler(BaseHTTPRequestHandler):
             for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(sent)
+            if cut == "trickle":
+                for start in range(0, len(sent), 64):
+                    self.wfile.write(sent[start:start + 64])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            self.wfile.write(b"" if cut == "trickle" else sent)
             self.wfile.flush()
             if cut == "reset":
                 self._drop(entry)
