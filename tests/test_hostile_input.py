@@ -134,12 +134,18 @@ def test_read_only_commands_work_on_a_read_only_file_system(paper_store, read_on
     """Reports, exports and evaluation work on a store on read-only media, an older schema
     included (migrated in memory only), and nothing changes."""
     folder = read_only_folder
-    shutil.copy(paper_store, folder / "study.db")
     _classifier_store(folder / "labels.db")
-    with sqlite3.connect(folder / "study.db") as conn:  # an older schema
-        conn.execute("DROP INDEX records_collection")
-        conn.execute("ALTER TABLE records DROP COLUMN collection")
-        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    with sqlite3.connect(folder / "study.db") as conn:  # the paper's bugs in the schema of version 2
+        for script in MIGRATIONS[:2]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("ATTACH ? AS src", (str(paper_store),))
+        columns = ", ".join(r[1] for r in conn.execute("PRAGMA main.table_info(records)"))
+        conn.execute(f"INSERT INTO records ({columns}) SELECT {columns} FROM src.records")
+        columns = ", ".join(r[1] for r in conn.execute("PRAGMA main.table_info(labels)"))
+        conn.execute(f"INSERT INTO labels ({columns}) SELECT {columns} FROM src.labels")
+        conn.commit()
+        conn.execute("DETACH src")
     _mount_read_only(folder)
     with pytest.raises(OSError):
         (folder / "probe").write_text("x")
