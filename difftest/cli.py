@@ -5,10 +5,12 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
+from enginebugs.difftest.executor import client_factory, executor_options
 from enginebugs.taxonomy.cliutil import UserError, pick_deprecated
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
@@ -194,10 +196,12 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
 @click.option("--db", type=click.Path(dir_okay=False), help="Also store the findings in this SQLite store.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@executor_options
 def run(model: str, engines: str | None, configs: str | None, reference: str | None, suite: str, profile: str,
         tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_flag: str | None,
         json_path: str | None,
-        junit: str | None, markdown: str | None, db: str | None, cache_dir: str | None, quiet: bool) -> None:
+        junit: str | None, markdown: str | None, db: str | None, cache_dir: str | None, quiet: bool,
+        **executor: Any) -> None:
     """Run every oracle over the chosen engine configurations and report findings.
 
     \b
@@ -230,7 +234,8 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
                          progress=not quiet, plugins=plugins,
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-    result = Runner(spec, config_list, chosen_suite, options, console=console).run()
+    factory = client_factory(spec, options, config_list, **executor)
+    result = Runner(spec, config_list, chosen_suite, options, client_factory=factory, console=console).run()
     if json_path:
         result.write_json(json_path)
     if junit:

@@ -220,22 +220,7 @@ class Runner:
 
     def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
         suite, k, n = self.suite, self.suite.top_k, self.suite.max_new_tokens
-        for j, ids in enumerate(data.prompt_ids):
-            s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
-            gen = s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
-            if gen and gen.token_ids:
-                s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
-                # Streams legitimately differ on rendering special tokens (llama-server drops them):
-                # the streaming oracle checks the generated text tokens only.
-                text_ids = [t for t in gen.token_ids if t not in data.special_ids]
-                s.records[("genids", j)] = text_ids
-                if text_checks:
-                    s.call(("gendec", j), "detokenize", ids=text_ids)
-                    s.call(("genstream", j), "stream_detokenize", ids=text_ids)
-            tick(5)
-        for j in data.prefix_prompts:
-            self._record_prefix(s, data, j)
-            tick(4)
+        in_shards(s, lambda shard, shards: self._record_prompts(s, data, text_checks, tick, shard, shards))
         s.call("batch.alone", "generate_batch", batch=[plan["needle"]], max_new_tokens=n, top_k=k)
         for p, (_, rows) in enumerate(plan["placed"]):
             s.call(("batch.placed", p), "generate_batch", batch=rows, max_new_tokens=n, top_k=k)
@@ -249,6 +234,29 @@ class Runner:
         # and its next generate_batch hung), so every other oracle is recorded before it.
         self._record_seeded(s, data)
         tick(3)
+
+    def _record_prompts(self, s: Session, data: RunData, text_checks: bool, tick: Callable, shard: int,
+                        shards: int) -> None:
+        """Score, generate and re-score every ``shards``-th prompt from ``shard``, then replay its
+        share of the prefix prompts (one replica of a configuration per shard)."""
+        k, n = self.suite.top_k, self.suite.max_new_tokens
+        for j in range(shard, len(data.prompt_ids), shards):
+            ids = data.prompt_ids[j]
+            s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
+            gen = s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+            if gen and gen.token_ids:
+                s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
+                # Streams legitimately differ on rendering special tokens (llama-server drops them):
+                # the streaming oracle checks the generated text tokens only.
+                text_ids = [t for t in gen.token_ids if t not in data.special_ids]
+                s.records[("genids", j)] = text_ids
+                if text_checks:
+                    s.call(("gendec", j), "detokenize", ids=text_ids)
+                    s.call(("genstream", j), "stream_detokenize", ids=text_ids)
+            tick(5)
+        for j in data.prefix_prompts[shard::shards]:
+            self._record_prefix(s, data, j)
+            tick(4)
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
         """Cold: right after the engine's ``reset_prefix_cache`` where it offers one (a hash-based
@@ -337,6 +345,22 @@ SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")
 
 #: single method -> its batch method (protocol.BATCHED)
 BATCH_OF = {spec.single: name for name, spec in BATCHED.items()}
+
+
+def in_shards(s: Session, work: Callable[[int, int], None]) -> None:
+    """``work(shard, shards)`` once per replica of ``s``'s configuration, concurrently, each
+    thread's calls routed to its replica (``Session.shard``); a single worker runs it inline."""
+    shards = s.shards
+    if shards <= 1:
+        work(0, 1)
+        return
+
+    def one(shard: int) -> None:
+        with s.shard(shard):
+            work(shard, shards)
+    with ThreadPoolExecutor(max_workers=shards) as pool:
+        for future in [pool.submit(one, r) for r in range(shards)]:
+            future.result()
 
 
 def tokenize_texts(s: Session, strings: list, prompts: list[str]) -> None:
