@@ -304,3 +304,22 @@ def ray_factory(model: ModelSpec, options: Any, configs: list[EngineConfig], *, 
                          timeout_s=options.timeout_s, load_timeout_s=max(options.load_timeout_s, options.timeout_s),
                          address=address)
     return make
+
+
+#: Result fields that differ between two runs of the same recordings (timings, host fingerprints).
+RUN_SPECIFIC = frozenset({"id", "started_at", "finished_at", "command", "timings", "load_s", "engine_s", "wall_s",
+                          "fingerprint"})
+
+
+def timing_free(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dict (``RunResult.to_dict()``) without timings, host fingerprints and the run id,
+    for comparing executors: the same recordings judged the same way give equal dicts."""
+    run_id = results.get("run", {}).get("id", "")
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in RUN_SPECIFIC}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value.replace(run_id, "RUN") if isinstance(value, str) and run_id else value
+    return strip(results)
