@@ -273,3 +273,4 @@ def list_things() -> None:
 
 
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
+from enginebugs.difftest.matrix_cli import matrix; difftest.add_command(matrix)  # noqa: E402,E702

@@ -31,9 +31,11 @@ def executor_options(command: Callable) -> Callable:
 
 
 def client_factory(model: Any, options: Any, configs: list, executor: str = "local", ray_address: str | None = None,
-                   ray_resources: tuple[str, ...] = (), ray_replicas: int = 1) -> Callable | None:
+                   ray_resources: tuple[str, ...] = (), ray_replicas: int = 1,
+                   env: dict[str, str] | None = None) -> Callable | None:
     """The runner's client factory for the chosen executor (None: the runner's default, local
-    workers); bad resource specs or a missing Ray are one-line user errors."""
+    workers); ``env`` reaches Ray actors through their runtime environment (local workers inherit
+    the process environment); bad resource specs or a missing Ray are one-line user errors."""
     if executor == "local":
         if ray_address or ray_resources or ray_replicas != 1:
             raise UserError("--ray-address/--ray-resources/--ray-replicas need --executor ray")
@@ -42,6 +44,6 @@ def client_factory(model: Any, options: Any, configs: list, executor: str = "loc
 
     try:
         return ray_factory(model, options, configs, address=ray_address, overrides=parse_resources(ray_resources),
-                           replicas=ray_replicas)
+                           replicas=ray_replicas, env=env)
     except (ValueError, RayUnavailable) as exc:
         raise UserError(str(exc)) from None

@@ -17,6 +17,7 @@ is killed), and the run goes on with the other configurations.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import traceback
@@ -185,9 +186,10 @@ class RayClient:
 
     def __init__(self, engine: str, model: ModelSpec, config: EngineConfig, *, resources: Resources,
                  python: str | None = None, plugins: list[str] | tuple[str, ...] = (), timeout_s: float = 300,
-                 load_timeout_s: float | None = None, address: str | None = None) -> None:
+                 load_timeout_s: float | None = None, address: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.engine, self.model, self.config, self.resources = engine, model, config, resources
-        self.python, self.plugins, self.address = python, list(plugins), address
+        self.python, self.plugins, self.address, self.env = python, list(plugins), address, dict(env or {})
         self.timeout_s, self.load_timeout_s = timeout_s, load_timeout_s or timeout_s
         self.capabilities: frozenset[str] = frozenset()
         self.fingerprint: dict[str, Any] = {}
@@ -212,8 +214,10 @@ class RayClient:
     def start(self) -> dict[str, Any]:
         ray = connect(self.address)
         options: dict[str, Any] = {"num_cpus": self.resources.num_cpus, "num_gpus": self.resources.num_gpus}
-        if self.python:
-            options["runtime_env"] = {"py_executable": self.python}
+        runtime_env = {**({"py_executable": self.python} if self.python else {}),
+                       **({"env_vars": {**self.env, "PYTHONPATH": os.pathsep.join(_pythonpath())}} if self.env else {})}
+        if runtime_env:
+            options["runtime_env"] = runtime_env
         actor_class = _remote_actor_class(ray)
         self.actors = [actor_class.options(**options).remote() for _ in range(self.shards)]
         refs = [a.load.remote(self.engine, self.model.to_dict(), self.config.to_dict(), self.plugins)
@@ -288,7 +292,7 @@ def check_capacity(ray: Any, needed: dict[str, float]) -> None:
 
 
 def ray_factory(model: ModelSpec, options: Any, configs: list[EngineConfig], *, address: str | None = None,
-                overrides: dict[str, Resources] | None = None, replicas: int = 1):
+                overrides: dict[str, Resources] | None = None, replicas: int = 1, env: dict[str, str] | None = None):
     """The runner's client factory for ``--executor ray`` (the counterpart of ``runner.worker_factory``).
     A local instance started here gets as many logical CPUs as the run's actors declare (the local
     executor oversubscribes the same way); a cluster must have them."""
@@ -302,24 +306,26 @@ def ray_factory(model: ModelSpec, options: Any, configs: list[EngineConfig], *, 
         return RayClient(config.engine, model, config, resources=resources_for(config, overrides, replicas),
                          python=worker_python(config.engine)[0], plugins=list(options.plugins),
                          timeout_s=options.timeout_s, load_timeout_s=max(options.load_timeout_s, options.timeout_s),
-                         address=address)
+                         address=address, env=env)
     return make
 
 
-#: Result fields that differ between two runs of the same recordings (timings, host fingerprints).
-RUN_SPECIFIC = frozenset({"id", "started_at", "finished_at", "command", "timings", "load_s", "engine_s", "wall_s",
-                          "fingerprint"})
+#: Fields of a run that differ between two runs of the same recordings.
+RUN_SPECIFIC = frozenset({"id", "started_at", "finished_at", "command", "timings", "wall_s"})
+#: Fields of a configuration row that do (timings, the host's fingerprint).
+CONFIG_SPECIFIC = frozenset({"load_s", "engine_s", "fingerprint"})
 
 
 def timing_free(results: dict[str, Any]) -> dict[str, Any]:
     """A results dict (``RunResult.to_dict()``) without timings, host fingerprints and the run id,
     for comparing executors: the same recordings judged the same way give equal dicts."""
-    run_id = results.get("run", {}).get("id", "")
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in RUN_SPECIFIC}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value.replace(run_id, "RUN") if isinstance(value, str) and run_id else value
-    return strip(results)
+    run = results.get("run", {})
+    text = json.dumps(results, default=str)
+    if run.get("id"):
+        text = text.replace(run["id"], "RUN")
+    out = json.loads(text)
+    out["run"] = {k: v for k, v in out.get("run", {}).items() if k not in RUN_SPECIFIC}
+    out["run"]["configs"] = [{k: v for k, v in c.items() if k not in CONFIG_SPECIFIC}
+                             for c in out["run"].get("configs", [])]
+    out.get("summary", {}).pop("wall_s", None)
+    return out

@@ -130,3 +130,16 @@ def _model_file():
     path = Path(tempfile.mkdtemp()) / "fake.json"
     path.write_text(json.dumps(fake_model().to_dict()))
     return path
+
+
+@pytest.mark.slow
+def test_matrix_on_ray_resumes_after_interruption(local_ray, tmp_path, monkeypatch):
+    from tests.test_matrix import interrupted_then_resumed, write_plan
+
+    plan = write_plan(tmp_path, "ray", '[ray.resources]\nfake = "cpus:0.25"\nleading_space_dropper = "cpus:0.25"\n')
+    ran, again, second = interrupted_then_resumed(plan, tmp_path / "out", monkeypatch)
+    assert second.exit_code == 1, second.output
+    assert ran == ["fake__installed__smoke"] and again == ["fake__patched__smoke"]
+    report = json.loads((tmp_path / "out" / "matrix.json").read_text())
+    assert report["executor"] == "ray" and [r["status"] for r in report["cells"]] == ["finished", "finished"]
+    assert any(d["oracle"] == "tokenization.ids" and len(d["cells"]) == 2 for d in report["divergences"])
