@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from enginebugs.difftest.paths import source_checkout
 from enginebugs.difftest.protocol import EngineConfig, ModelSpec, PromptScores, Unsupported
-from enginebugs.difftest.worker import DECODERS, EngineError, WorkerCrashed, WorkerTimeout
+from enginebugs.difftest.worker import DECODERS, EngineError, WorkerCrashed, WorkerTimeout, inline_arrays
 
 #: Object store of a Ray instance started here (bytes): small, the machine is shared.
 LOCAL_OBJECT_STORE = 128 * 1024 ** 2
@@ -131,7 +131,7 @@ class EngineActor:
                                                                 "plugins": plugins, "artifacts_dir": self.artifacts}))
 
     def call(self, method: str, params: dict) -> tuple:
-        return self._answer(lambda: _inline_arrays(self.server.handle(method, params)))
+        return self._answer(lambda: inline_arrays(self.server.handle(method, params)))
 
     def pid(self) -> int:
         return os.getpid()
@@ -151,20 +151,6 @@ class EngineActor:
             return ("unsupported", str(exc))
         except Exception as exc:  # noqa: BLE001 - every engine error goes back to the client
             return ("engine", type(exc).__name__, str(exc), traceback.format_exc())
-
-
-def _inline_arrays(value: Any) -> Any:
-    """A full-vocabulary ``.npy`` the engine wrote becomes the scores' in-memory ``full_logprobs``
-    (the file lives on the actor's node, the array travels as a Ray object)."""
-    if isinstance(value, list):
-        return [_inline_arrays(v) for v in value]
-    if isinstance(value, PromptScores) and value.full_logprobs_file:
-        import numpy as np
-
-        path, value.full_logprobs_file = value.full_logprobs_file, None
-        value.full_logprobs = np.load(path)
-        os.unlink(path)
-    return value
 
 
 def _remote_actor_class(ray: Any) -> Any:
