@@ -143,3 +143,13 @@ def test_matrix_on_ray_resumes_after_interruption(local_ray, tmp_path, monkeypat
     report = json.loads((tmp_path / "out" / "matrix.json").read_text())
     assert report["executor"] == "ray" and [r["status"] for r in report["cells"]] == ["finished", "finished"]
     assert any(d["oracle"] == "tokenization.ids" and len(d["cells"]) == 2 for d in report["divergences"])
+
+
+def test_campaign_takes_the_executor_options():
+    from click.testing import CliRunner
+
+    from enginebugs.cli import main
+
+    r = CliRunner().invoke(main, ["difftest", "campaign", "--model", "tiny", "--ray-replicas", "2"])
+    assert r.exit_code == 2 and "need --executor ray" in r.output
+    assert "--executor [local|ray]" in CliRunner().invoke(main, ["difftest", "campaign", "--help"]).output
