@@ -135,8 +135,7 @@ class Runner:
             s.start()
             progress.advance(task)
 
-        with ThreadPoolExecutor(max_workers=len(self.sessions)) as pool:
-            list(pool.map(start, self.sessions))
+        concurrently(self.sessions, start)
 
     def _reference(self) -> Session | None:
         wanted = self.options.reference or DEFAULT_REFERENCE
@@ -184,9 +183,7 @@ class Runner:
             for s in sessions:
                 work(s)
             return
-        with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
-            for future in [pool.submit(work, s) for s in sessions]:
-                future.result()
+        concurrently(sessions, work)
 
     def _special_ids(self, ref: Session) -> set[int]:
         """BOS/EOS of the model and the ids the reference parses special-token strings into."""
@@ -358,8 +355,13 @@ def in_shards(s: Session, work: Callable[[int, int], None]) -> None:
     def one(shard: int) -> None:
         with s.shard(shard):
             work(shard, shards)
-    with ThreadPoolExecutor(max_workers=shards) as pool:
-        for future in [pool.submit(one, r) for r in range(shards)]:
+    concurrently(list(range(shards)), one)
+
+
+def concurrently(items: list, work: Callable[[Any], None]) -> None:
+    """``work(item)`` for every item, one thread each; the first exception is raised after all finish."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        for future in [pool.submit(work, item) for item in items]:
             future.result()
 
 
