@@ -17,11 +17,11 @@ from enginebugs.difftest.ray_executor import (  # noqa: E402
     Resources, demand, parse_resources, ray_factory, resources_for, timing_free)
 
 FAULTS = ("enginebugs.difftest.faults:logit_noise", "enginebugs.difftest.faults:leading_space_dropper",
-          "enginebugs.difftest.faults:abort_on_generate")
+          "enginebugs.difftest.faults:abort_on_generate", "enginebugs.difftest.faults:hang_on_generate")
 PLUGINS = ("tests.fake_engine:create", *FAULTS)
 #: Quarter CPUs: every actor of a test run fits on the 2-CPU instance at once.
 SMALL = parse_resources(["fake=cpus:0.25", "logit_noise=cpus:0.25", "leading_space_dropper=cpus:0.25",
-                         "abort_on_generate=cpus:0.25", "transformers=cpus:0.5", "llamacpp=cpus:0.5"])
+                         "abort_on_generate=cpus:0.25", "hang_on_generate=cpus:0.25", "transformers=cpus:0.5", "llamacpp=cpus:0.5"])
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,15 @@ def test_aborting_and_killed_actors_are_crash_findings_and_the_run_goes_on(local
     # The others were judged in full.
     assert any(o["oracle"] == "precision.kld" and o["configs"] == ["fake:f32", "fake:q8_0"] and o["status"] == "pass"
                for o in r.oracles)
+
+
+@pytest.mark.slow
+def test_a_hanging_actor_is_a_system_hang_and_is_killed(local_ray):
+    r = _run(["fake:f32", "hang_on_generate:f32:wraps=fake"], _ray(), timeout_s=4)
+    hang = [f for f in r.findings if f.oracle == "engine.hang"]
+    assert len(hang) == 1 and hang[0].symptom == "system-hang" and "did not finish within 4" in hang[0].message
+    assert {c["label"]: c["status"] for c in r.run["configs"]} == {"fake:f32": "ok",
+                                                                   "hang_on_generate:f32[wraps=fake]": "hung"}
 
 
 @pytest.mark.slow
