@@ -9,11 +9,14 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from enginebugs.difftest.executor import client_factory, executor_options
 from enginebugs.taxonomy.cliutil import UserError, pick_deprecated
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
+MODEL_HELP = ("tiny, gemma3-270m, a .gguf file, an HF model directory (converted to the formats the engines "
+              "need, cached by content hash) or a hub id org/name[@revision] (needs network).")
 
 
 @click.group("difftest")
@@ -24,7 +27,7 @@ def difftest() -> None:
     Typical use:
       enginebugs difftest prepare --model tiny            # build the tiny model in every format
       enginebugs difftest run --model tiny                 # all oracles, default configurations
-      enginebugs difftest run --configs transformers:f32,llamacpp:q8_0 --profile strict --json out.json
+      enginebugs difftest run --configs transformers:f32,llamacpp:q8_0 --profile strict --json-out out.json
       enginebugs difftest list                             # oracles, suites, profiles, planted faults
     """
 
@@ -44,8 +47,22 @@ def load_suite_and_profile(suite: str, profile: str, tolerances: str | None):
         raise UserError(str(exc)) from None
 
 
-def resolve_model(model: str, cache_dir: str | None, console: Console):
-    """A model name for :func:`enginebugs.difftest.models.get_model`, or a ModelSpec JSON file."""
+def needed_formats(configs: list) -> set[str] | None:
+    """The ``ModelSpec.files`` keys the configurations load (None when an engine does not say)."""
+    from enginebugs.difftest.engines.registry import available_engines
+
+    known, keys = available_engines(), set()
+    for c in configs:
+        key = getattr(_engine_for(c, known), "weights_key", lambda dtype: None)(c.dtype)
+        if key is None:
+            return None
+        keys |= {key, "hf"} if key == "onnx" else {key}  # ONNX Runtime reads the HF tokenizer
+    return keys
+
+
+def resolve_model(model: str, cache_dir: str | None, console: Console, formats: set[str] | None = None):
+    """A model (built-in name, ``.gguf`` file, HF directory or hub id) for
+    :func:`enginebugs.difftest.models.get_model` with ``formats`` built, or a ModelSpec JSON file."""
     from enginebugs.difftest.protocol import ModelSpec
 
     if model.endswith(".json"):
@@ -56,20 +73,38 @@ def resolve_model(model: str, cache_dir: str | None, console: Console):
     from enginebugs.difftest.models import ModelUnavailable, get_model
 
     try:
-        return get_model(model, cache_dir, progress=_progress_printer(console))
+        spec = get_model(model, cache_dir, progress=_progress_printer(console), formats=formats)
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     except ModelUnavailable as exc:
         raise UserError(str(exc)) from None
+    for fmt, reason in spec.unavailable.items():
+        console.print(f"[yellow]format {fmt} unavailable; configurations needing it are skipped: {escape(reason)}[/yellow]",
+                      highlight=False)
+    return spec
+
+
+def read_baseline(path: str) -> list:
+    """The known groups of a baseline file; a bad file is a one-line error."""
+    from enginebugs.difftest.baseline import BaselineError, load_baseline
+
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        raise UserError(str(exc)) from None
 
 
 @difftest.command()
-@click.option("--model", default="tiny", show_default=True, help="Model to build: tiny or gemma3-270m.")
+@click.option("--model", default="tiny", show_default=True, help=MODEL_HELP)
+@click.option("--formats", help="Comma-separated formats to build (hf, gguf-f32, gguf-f16, gguf-q8_0, onnx, ...) "
+              "[default: what the default configurations use].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache (default $ENGINEBUGS_CACHE or ~/.cache/enginebugs).")
-def prepare(model: str, cache_dir: str | None) -> None:
-    """Build (once) a model in every engine's format and print where the files are."""
+def prepare(model: str, formats: str | None, cache_dir: str | None) -> None:
+    """Build (once) a model in the engines' formats and print where the files are.
+
+    A format a converter cannot produce is listed under "unavailable" with its reason."""
     console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console)
+    spec = resolve_model(model, cache_dir, console, set(_split(formats)) if formats else None)
     click.echo(json.dumps(spec.to_dict(), indent=1))
 
 
@@ -108,7 +143,8 @@ def preflight_configs(spec, configs: list) -> None:
     for c in configs:
         engine = _engine_for(c, known)
         check = getattr(engine, "preflight", None)
-        if check is None:
+        key = getattr(engine, "weights_key", lambda dtype: None)(c.dtype)
+        if check is None or key in spec.unavailable:  # a format no converter could build: the run skips it
             continue
         own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k != "wraps"}, c.label)
         try:
@@ -167,8 +203,7 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
 
 
 @difftest.command()
-@click.option("--model", default="tiny", show_default=True,
-              help="Model name (tiny, gemma3-270m) or a ModelSpec .json file.")
+@click.option("--model", default="tiny", show_default=True, help=MODEL_HELP + " Or a ModelSpec .json file.")
 @click.option("--engines", help="Comma-separated engines; each gets its default configurations "
               "[default: transformers,llamacpp,onnxruntime].")
 @click.option("--configs", help="Comma-separated engine:dtype[:knob=value...] configurations, e.g. "
@@ -194,14 +229,17 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
 @click.option("--junit", type=click.Path(dir_okay=False), metavar="FILE", help="Write JUnit XML to FILE.")
 @click.option("--markdown", type=click.Path(dir_okay=False), metavar="FILE", help="Write a markdown report to FILE.")
 @click.option("--db", type=click.Path(dir_okay=False), help="Also store the findings in this SQLite store.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Accepted findings (JSON/TOML from --write-baseline): shown as known, they do not fail the run.")
+@click.option("--write-baseline", "write_baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write this run's findings, grouped by divergence, as a baseline FILE to commit.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @executor_options
 def run(model: str, engines: str | None, configs: str | None, reference: str | None, suite: str, profile: str,
         tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_flag: str | None,
-        json_path: str | None,
-        junit: str | None, markdown: str | None, db: str | None, cache_dir: str | None, quiet: bool,
-        **executor: Any) -> None:
+        json_path: str | None, junit: str | None, markdown: str | None, db: str | None, baseline_path: str | None,
+        write_baseline_path: str | None, cache_dir: str | None, quiet: bool, **executor: Any) -> None:
     """Run every oracle over the chosen engine configurations and report findings.
 
     \b
@@ -212,30 +250,61 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     A crash is a Crash finding, a timeout a System Hang finding; the run goes on.
 
     \b
-    Exit status: 0 no finding, 1 findings, 2 usage or input error.
+    \b
+    Exit status: 0 no new finding, 1 new findings (every finding is new without --baseline),
+    2 usage or input error.
     """
-    from enginebugs.difftest.report_io import print_summary, write_junit, write_markdown
-    from enginebugs.difftest.runner import Runner, RunOptions
+    from enginebugs.difftest.report_io import print_summary
 
     if json_flag not in (None, "-"):  # the old spelling `--json FILE`
         json_path = pick_deprecated(json_path, json_flag, "--json FILE", "--json-out FILE")
         json_flag = None
-    for target in (json_path, junit, markdown, db):
+    result = execute(model=model, engines=engines, configs=configs, reference=reference, suite=suite, profile=profile,
+                     tolerances=tolerances, seed=seed, timeout=timeout, threads=threads, plugins=plugins,
+                     json_path=json_path, junit=junit, markdown=markdown, db=db, baseline=baseline_path,
+                     write_baseline=write_baseline_path, cache_dir=cache_dir, quiet=quiet, executor=executor)
+    print_summary(result, Console(stderr=bool(json_flag)))
+    if json_flag:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+    sys.exit(result.exit_code)
+
+
+def execute(*, model: str = "tiny", engines: str | None = None, configs: str | None = None, reference: str | None = None,
+            suite: str = "default", profile: str = "default", tolerances: str | None = None, seed: int = 0,
+            timeout: float = 300.0, threads: int = 1, plugins: tuple[str, ...] = (), json_path: str | None = None,
+            junit: str | None = None, markdown: str | None = None, db: str | None = None, baseline: str | None = None,
+            write_baseline: str | None = None, cache_dir: str | None = None, quiet: bool = True,
+            console: Console | None = None, executor: dict[str, Any] | None = None):
+    """What ``difftest run`` does, short of printing and exiting: check the input (``UserError``),
+    prepare the model, run (``executor``: the ``--executor``/``--ray-*`` options), apply the baseline
+    and write the requested files; returns the
+    :class:`~enginebugs.difftest.results.RunResult` (``exit_code`` is the command's)."""
+    from enginebugs.difftest.report_io import write_junit, write_markdown
+    from enginebugs.difftest.runner import Runner, RunOptions
+
+    for target in (json_path, junit, markdown, db, write_baseline):
         if target and not Path(target).resolve().parent.is_dir():
             raise UserError(f"directory of {target} does not exist")
+    known = read_baseline(baseline) if baseline else None
     chosen_suite, tolerance_profile = load_suite_and_profile(suite, profile, tolerances)
-    config_list = build_configs(engines, configs, plugins, threads)
+    config_list = build_configs(engines, configs, tuple(plugins), threads)
     if reference and reference not in [c.label for c in config_list]:
         raise UserError(f"reference {reference!r} is not one of the configurations: "
                         f"{', '.join(c.label for c in config_list)}")
-    console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console)
+    console = console or Console(stderr=True)
+    spec = resolve_model(model, cache_dir, console, needed_formats(config_list))
     preflight_configs(spec, config_list)
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
-                         progress=not quiet, plugins=plugins,
+                         progress=not quiet, plugins=tuple(plugins),
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-    factory = client_factory(spec, options, config_list, **executor)
+    factory = client_factory(spec, options, config_list, **(executor or {}))
     result = Runner(spec, config_list, chosen_suite, options, client_factory=factory, console=console).run()
+    if known is not None:
+        result.apply_baseline(known, baseline)
+    if write_baseline:
+        from enginebugs.difftest.baseline import write_baseline as write_baseline_file
+
+        write_baseline_file(write_baseline, result.run, result.findings)
     if json_path:
         result.write_json(json_path)
     if junit:
@@ -246,10 +315,7 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
         from enginebugs.difftest.findings import save_findings
 
         save_findings(db, result.run, result.findings)
-    print_summary(result, Console(stderr=bool(json_flag)))
-    if json_flag:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
-    sys.exit(result.exit_code)
+    return result
 
 
 @difftest.command("list")
@@ -273,4 +339,5 @@ def list_things() -> None:
 
 
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
+from enginebugs.difftest.explain import explain; difftest.add_command(explain)  # noqa: E402,E702
 from enginebugs.difftest.matrix_cli import matrix; difftest.add_command(matrix)  # noqa: E402,E702

@@ -1,13 +1,11 @@
 """``enginebugs difftest matrix PLAN.toml``: the command over :mod:`enginebugs.difftest.matrix`."""
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from enginebugs.difftest.matrix import Cell, Plan, PlanError, environment, load_plan, run_matrix
 from enginebugs.taxonomy.cliutil import UserError
@@ -15,23 +13,16 @@ from enginebugs.taxonomy.cliutil import UserError
 
 def run_cell(plan: Plan, cell: Cell, *, progress: bool = False) -> dict[str, Any]:
     """One cell: ``difftest run`` of the plan's configurations on the cell's model, version and suite."""
-    from enginebugs.difftest.cli import build_configs, load_suite_and_profile, preflight_configs, resolve_model
-    from enginebugs.difftest.executor import client_factory
-    from enginebugs.difftest.runner import Runner, RunOptions
+    from enginebugs.difftest.cli import execute
 
-    console = Console(stderr=True)
     env = plan.versions[cell.version]
+    executor = {"executor": plan.executor, "ray_address": plan.ray_address, "ray_resources": plan.ray_resources,
+                "ray_replicas": plan.ray_replicas, "env": env}
     with environment(env):
-        suite, profile = load_suite_and_profile(cell.suite, plan.profile, plan.tolerances)
-        configs = build_configs(None, ",".join(plan.configurations), plan.plugins, plan.threads)
-        spec = resolve_model(cell.model, None, console)
-        preflight_configs(spec, configs)
-        options = RunOptions(profile=profile, seed=plan.seed, reference=plan.reference, timeout_s=plan.timeout,
-                             progress=progress, plugins=plan.plugins,
-                             command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-        factory = client_factory(spec, options, configs, plan.executor, plan.ray_address, plan.ray_resources,
-                                 plan.ray_replicas, env=env)
-        return Runner(spec, configs, suite, options, client_factory=factory, console=console).run().to_dict()
+        return execute(model=cell.model, configs=",".join(plan.configurations), reference=plan.reference,
+                       suite=cell.suite, profile=plan.profile, tolerances=plan.tolerances, seed=plan.seed,
+                       timeout=plan.timeout, threads=plan.threads, plugins=plan.plugins, quiet=not progress,
+                       executor=executor).to_dict()
 
 
 @click.command("matrix")

@@ -55,7 +55,7 @@ class EngineConfig:
 class ModelSpec:
     """Where one model's weights live in every engine's format. ``files`` maps a format key
     (``hf`` directory, ``gguf-f32``, ``gguf-f16``, ``gguf-q8_0``, ``gguf-q4_K``, ``onnx`` directory,
-    ...) to a path. ``name`` is ``tiny`` or ``gemma3-270m``; ``recipe_hash`` identifies the build."""
+    ...) to a path. ``name`` is ``tiny``, ``gemma3-270m`` or a user model's; ``recipe_hash`` identifies the build."""
 
     name: str
     files: dict[str, str]
@@ -64,6 +64,8 @@ class ModelSpec:
     vocab_size: int = 0
     bos_token_id: int | None = None
     eos_token_id: int | None = None
+    #: a format that could not be built -> the converter's reason (configurations needing it are skipped)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,7 +22,9 @@ def _name(dim: str, slug: str | None) -> str:
 
 def write_junit(result: RunResult, path: str | Path) -> None:
     """One ``testsuite`` per oracle family, one ``testcase`` per oracle and configuration set;
-    a finding is a ``failure`` (an ``error`` for crashes and hangs), a skip carries its reason."""
+    a new finding is a ``failure`` (an ``error`` for crashes and hangs), a finding the baseline
+    knows is ``skipped`` with the baseline's reason, a skip carries its reason; baseline groups no
+    longer seen are ``fixed`` test cases that pass."""
     by_key = {(f.oracle, tuple(f.configs)): f for f in result.findings}
     root = ET.Element("testsuites", name=f"difftest {result.run['id']}")
     families: dict[str, ET.Element] = {}
@@ -37,7 +39,12 @@ def write_junit(result: RunResult, path: str | Path) -> None:
                              name=f"{o['oracle']}[{' vs '.join(o['configs']) or '-'}]")
         counts[fam]["tests"] += 1
         finding = by_key.get((o["oracle"], tuple(o["configs"])))
-        if finding is not None:
+        known = result.known_reason(finding) if finding is not None else None
+        if known is not None:  # accepted in the baseline: shown, not failing
+            el = ET.SubElement(case, "skipped", message=f"{known}: {finding.title}"[:500])
+            el.text = finding.body()
+            counts[fam]["skipped"] += 1
+        elif finding is not None:
             tag = "error" if finding.symptom in ("crash", "system-hang") else "failure"
             el = ET.SubElement(case, tag, message=finding.title,
                                type=f"{_name('symptom', finding.symptom)}/{_name('root_cause', finding.root_cause)}")
@@ -46,6 +53,11 @@ def write_junit(result: RunResult, path: str | Path) -> None:
         elif o["status"] == "skip":
             ET.SubElement(case, "skipped", message=o["reason"] or "skipped")
             counts[fam]["skipped"] += 1
+    if result.comparison and result.comparison.fixed:
+        suite = families["baseline"] = ET.SubElement(root, "testsuite", name="baseline")
+        counts["baseline"] = Counter(tests=len(result.comparison.fixed))
+        for g in result.comparison.fixed:
+            ET.SubElement(suite, "testcase", classname="difftest.baseline", name=f"fixed[{g.key}] {g.title}"[:240])
     for fam, suite in families.items():
         for key in ("tests", "failures", "errors", "skipped"):
             suite.set(key, str(counts[fam][key]))
@@ -74,18 +86,21 @@ def write_markdown(result: RunResult, path: str | Path) -> None:
              "## Configurations", "", "| config | status | load s | engine s | calls |", "|---|---|---|---|---|"]
     for c in run["configs"]:
         lines.append(f"| {c['label']} | {c['status']} | {c['load_s']} | {c['engine_s']} | {c['calls']} |")
-    lines += ["", f"## Findings ({len(result.findings)})", ""]
+    lines += ["", f"## Findings ({len(result.findings)})", "", _counts_line(result) + ".", ""]
     if result.findings:
-        lines += ["| # | oracle | configurations | symptom | root cause | component | failing | message |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| # | status | oracle | configurations | symptom | root cause | component | failing | message |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for f in result.findings:
             symptom = _name("symptom", f.symptom) + (f" ({_name('output_subtype', f.output_subtype)})"
                                                       if f.output_subtype else "")
-            lines.append(f"| {f.id} | {f.oracle} | {' vs '.join(f.configs)} | {symptom} | "
+            lines.append(f"| {f.id} | {_status(result, f)} | {f.oracle} | {' vs '.join(f.configs)} | {symptom} | "
                          f"{_name('root_cause', f.root_cause)} | {_name('component', f.component)} | "
                          f"{f.occurrences}/{f.checks} | {_md_escape(f.message[:300])} |")
     else:
         lines.append("No finding.")
+    if result.comparison and result.comparison.fixed:
+        lines += ["", "Baseline groups no longer seen (fixed): "
+                  + "; ".join(f"{g.key} {_md_escape(g.title)}" for g in result.comparison.fixed)]
     lines += ["", "## Oracles", "", "| oracle | configurations | status | passed | failed | skipped | reason |",
               "|---|---|---|---|---|---|---|"]
     for o in result.oracles:
@@ -106,13 +121,28 @@ def write_markdown(result: RunResult, path: str | Path) -> None:
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _status(result: RunResult, finding) -> str:
+    return "known" if result.known_reason(finding) is not None else "new"
+
+
+def _counts_line(result: RunResult) -> str:
+    """``3 finding(s) in 2 group(s): 1 new, 2 known, 1 fixed`` (new/known/fixed only with a baseline)."""
+    s = result.summary()
+    line = f"{s['findings']} finding(s) in {s['groups']} group(s)"
+    if result.comparison is not None:
+        line += f": {s['new']} new, {s['known']} known, {s['fixed']} fixed"
+    return line
+
+
 def print_summary(result: RunResult, console: Console) -> None:
     """The final table: findings by oracle and configuration pair, then one entry per finding."""
     oracles, pairs, cells = findings_matrix(result)
     status = Counter(o["status"] for o in result.oracles)
-    console.print(f"[bold]difftest {result.run['id']}[/bold]: {len(result.findings)} finding(s); oracle checks "
+    console.print(f"[bold]difftest {result.run['id']}[/bold]: {_counts_line(result)}; oracle checks "
                   f"{status['pass']} passed, {status['fail']} failed, {status['skip']} skipped; "
                   f"reference {escape(str(result.run['reference']))}, profile {result.run['profile']}")
+    for g in result.comparison.fixed if result.comparison else []:
+        console.print(f"[bold]fixed[/bold] baseline group {g.key}: {escape(g.title)}", highlight=False)
     if not result.findings:
         return
     table = Table(title="Findings by oracle and configuration pair")
@@ -125,7 +155,10 @@ def print_summary(result: RunResult, console: Console) -> None:
     for f in result.findings:
         symptom = _name("symptom", f.symptom) + (f" ({_name('output_subtype', f.output_subtype)})"
                                                   if f.output_subtype else "")
-        console.print(f"[bold]#{f.id} {f.oracle}[/bold]  {escape(' vs '.join(f.configs))}  "
+        console.print(f"[bold]#{f.id} {_status(result, f)} {f.oracle}[/bold]  {escape(' vs '.join(f.configs))}  "
                       f"{symptom} / {_name('root_cause', f.root_cause)} / {_name('component', f.component)}  "
                       f"failing {f.occurrences}/{f.checks}", highlight=False)
         console.print("    " + escape(f.message.splitlines()[0][:300]), highlight=False, soft_wrap=True)
+        if result.known_reason(f):
+            console.print("    " + escape(result.known_reason(f)), highlight=False, soft_wrap=True)
+

@@ -17,7 +17,12 @@ Top-level object::
                              kld{mean, mean_err, max, min, median, p99.9, p99, p95, p90, p50, p10, p5, p1},
                              same_top1_pct, same_top1_err,
                              delta_p{mean, mean_err, rms, max, min, median, p99.9, ...}}]},
-     "summary":  {findings, by_oracle{oracle: n}, by_pair{"a vs b": n}, oracles{pass, fail, skip}}}
+     "groups":   [{group, configuration, root_cause, divergence_class, occurrences, fingerprints{fp: "oracle: configs"},
+                   title, findings[id]}]   (NNSmith-style: one divergence seen through several oracles/prompts)
+     "baseline": {file, known[finding id], fixed[group]}   (only with --baseline)
+     "summary":  {findings, new, known, fixed, groups, by_oracle{oracle: n}, by_pair{"a vs b": n},
+                  oracles{pass, fail, skip}}}
+   Each finding also carries "group", "status" (new|known) and, when known, "known_reason".
 
 ``reports`` reads this file (``report difftest``); keep changes additive.
 """
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from enginebugs.difftest.baseline import Comparison, Group, compare, group_findings, group_key
 from enginebugs.difftest.catalogue import COMPONENT_OF_METHOD, COMPONENT_OF_ROOT_CAUSE, ORACLES, ROOT_CAUSE_OF_METHOD
 from enginebugs.difftest.findings import Finding
 from enginebugs.difftest.protocol import single_method
@@ -49,20 +55,53 @@ class RunResult:
     findings: list[Finding]
     oracles: list[dict[str, Any]]
     metrics: dict[str, Any]
+    comparison: Comparison | None = None  # set by apply_baseline()
+
+    def apply_baseline(self, baseline: list[Group], source: str = "") -> None:
+        """Mark the findings ``baseline`` lists (or whose divergence group it lists) as known."""
+        self.comparison = compare(self.findings, baseline, source)
+
+    def known_reason(self, finding: Finding) -> str | None:
+        """Why ``finding`` is known (the baseline's words), or None when it is new."""
+        return self.comparison.known.get(finding.id) if self.comparison else None
+
+    @property
+    def new_findings(self) -> list[Finding]:
+        return [f for f in self.findings if self.known_reason(f) is None]
+
+    @property
+    def known_findings(self) -> list[Finding]:
+        return [f for f in self.findings if self.known_reason(f) is not None]
+
+    def describe_new(self) -> str:
+        """One line per new finding (for an assertion message)."""
+        return "\n".join(f"#{f.id} {f.fingerprint} {f.title}" for f in self.new_findings) or "no new finding"
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.findings else 0
+        """1 when there is a new finding (every finding is new without a baseline), else 0."""
+        return 1 if self.new_findings else 0
 
     def summary(self) -> dict[str, Any]:
-        return {"findings": len(self.findings),
+        return {"findings": len(self.findings), "new": len(self.new_findings), "known": len(self.known_findings),
+                "fixed": len(self.comparison.fixed) if self.comparison else 0,
+                "groups": len(group_findings(self.findings)),
                 "by_oracle": dict(Counter(f.oracle for f in self.findings)),
                 "by_pair": dict(Counter(" vs ".join(f.configs) for f in self.findings)),
                 "oracles": dict(Counter(o["status"] for o in self.oracles))}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "run": self.run, "findings": [f.to_dict() for f in self.findings],
-                "oracles": self.oracles, "metrics": self.metrics, "summary": self.summary()}
+        findings = []
+        for f in self.findings:
+            reason = self.known_reason(f)
+            findings.append({**f.to_dict(), "group": group_key(f), "status": "known" if reason else "new",
+                             **({"known_reason": reason} if reason else {})})
+        out = {"schema": SCHEMA, "run": self.run, "findings": findings,
+               "groups": [g.to_dict() for g in group_findings(self.findings)],
+               "oracles": self.oracles, "metrics": self.metrics, "summary": self.summary()}
+        if self.comparison:
+            out["baseline"] = self.comparison.to_dict()
+        return out
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False, default=_jsonable) + "\n",

@@ -27,7 +27,7 @@ def main() -> None:
 
     \b
     Typical first steps:
-      enginebugs study import ../shared/infbug/dataset.csv   # the paper's 929 labelled bugs
+      enginebugs study import                     # the paper's 929 labelled bugs (shipped)
       enginebugs report study                                # every table of the paper
       enginebugs difftest run --model tiny                   # cross-engine differential test
     """

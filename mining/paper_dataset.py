@@ -15,6 +15,7 @@ from pathlib import Path
 
 from enginebugs import datasets
 from enginebugs.taxonomy import TAXONOMY, UnknownCategory
+from enginebugs.taxonomy.textio import TextFileError, decode_utf8
 from enginebugs.taxonomy.store import Store
 
 PAPER_REPO = "infbug/bugs-in-LLM-inference-engines"
@@ -59,11 +60,15 @@ def read_text(source: str) -> str:
     """Read a local path, or download an ``http(s)://`` URL (the paper's repository)."""
     if source.startswith(("http://", "https://")):
         with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 - user-given URL
-            return resp.read().decode("utf-8-sig")
-    path = Path(source)
-    if not path.is_file():
-        raise DatasetError(f"no such file: {source}")
-    return path.read_text(encoding="utf-8-sig")
+            data = resp.read()
+    else:
+        if not Path(source).is_file():
+            raise DatasetError(f"no such file: {source}")
+        data = Path(source).read_bytes()
+    try:
+        return decode_utf8(data, source)
+    except TextFileError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _split(cell: str) -> list[str]:
@@ -76,14 +81,20 @@ def parse(text: str) -> list[PaperBug]:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise DatasetError(f"line 1: missing column(s) {', '.join(missing)}")
-    bugs = []
+    bugs: dict[str, tuple[int, PaperBug]] = {}
     for row in reader:
         line = reader.line_num
         try:
-            bugs.append(_parse_row(row))
+            bug = _parse_row(row)
         except (UnknownCategory, DatasetError) as exc:
             raise DatasetError(f"line {line}: {exc}") from None
-    return bugs
+        if bug.url in bugs:
+            first, earlier = bugs[bug.url]
+            if earlier != bug:
+                raise DatasetError(f"lines {first} and {line}: {bug.url} appears twice with different labels")
+            continue  # an identical repeat row adds nothing
+        bugs[bug.url] = (line, bug)
+    return [bug for _, bug in bugs.values()]
 
 
 def _parse_row(row: dict[str, str]) -> PaperBug:

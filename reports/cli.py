@@ -77,7 +77,8 @@ def study_cmd(db, engine, phase, source, collections, as_json, csv_dir, html_dir
 
 @report.command("export")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="csv (one file per table) or parquet (typed columns; needs enginebugs[export]).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR", help="Folder to write into.")
 @click.argument("out_dir_old", metavar="", required=False, type=click.Path(file_okay=False))
 def export_cmd(db, fmt, out_dir, out_dir_old) -> None:

@@ -15,7 +15,7 @@ from enginebugs.taxonomy.cliutil import UserError
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the markdown summary here ('-' for standard output, e.g. >> $GITHUB_STEP_SUMMARY).")
 def difftest_cmd(results: str, html_dir: str | None, markdown_path: str | None) -> None:
-    """Report on a difftest results JSON (from 'difftest run --json' or 'difftest campaign').
+    """Report on a difftest results JSON (from 'difftest run --json-out FILE' or 'difftest campaign').
 
     \b
     The HTML page has the headline numbers, the findings table (symptom, candidate root cause,

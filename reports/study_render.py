@@ -11,7 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from enginebugs.reports.tables import Table, slug, study_tables
+from enginebugs.reports.tables import slug, study_tables
+from enginebugs.taxonomy import TAXONOMY
 
 
 def print_terminal(stats: dict[str, Any], console: Console | None = None) -> None:
@@ -43,14 +44,23 @@ def write_csv(stats: dict[str, Any], out_dir: Path) -> list[Path]:
     return written
 
 
+#: What each count is, for axis labels: instances count every label, bugs count each bug once.
+BUGS = "bugs"
+BUGS_MULTI = "bugs (a bug with two symptoms counts under each)"
+INSTANCES = "root-cause instances (every listed cause)"
+
+
 def _plots(stats: dict[str, Any]) -> dict[str, bytes]:
-    """PNG plots: symptom distribution, groups per engine, symptom x group heat map, phases, components."""
+    """PNG plots, every axis saying what it counts: bugs per engine, symptoms, symptoms per engine,
+    root causes (28 leaves grouped), groups per engine, symptom x group, phases, components,
+    unexpected-output subtypes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pngs: dict[str, bytes] = {}
+    palette = plt.get_cmap("tab10").colors
 
     def save(name: str, fig) -> None:
         buf = io.BytesIO()
@@ -59,44 +69,72 @@ def _plots(stats: dict[str, Any]) -> dict[str, bytes]:
         plt.close(fig)
         pngs[name] = buf.getvalue()
 
-    def bars(name: str, title: str, counts: dict[str, int]) -> None:
-        fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(counts), 3) + 1))
+    def bars(name: str, title: str, counts: dict[str, int], xlabel: str, ylabel: str,
+             colors: list | None = None, legend: dict[str, Any] | None = None) -> None:
+        if not counts:
+            return
+        fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(len(counts), 3) + 1.2))
         labels = list(counts)[::-1]
-        ax.barh(labels, [counts[k] for k in labels], color="#4a78b5")
+        ax.barh(labels, [counts[k] for k in labels], color=(colors[::-1] if colors else "#4a78b5"))
         ax.set_title(title)
-        ax.set_xlabel("bugs")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if legend:
+            from matplotlib.patches import Patch
+
+            ax.legend(handles=[Patch(color=c, label=g) for g, c in legend.items()], title="root-cause group", fontsize=8)
         save(name, fig)
 
-    bars("symptoms", "Symptom distribution", stats["symptoms"])
-    bars("phases", "Phases", stats["phases"])
-    bars("components", "Components (instances)", stats["components"])
-
-    groups = list(stats["root_cause_groups"])
-    engines = list(stats["root_cause_groups_by_engine"])
-    if groups and engines:
-        fig, ax = plt.subplots(figsize=(8, 4))
-        bottom = [0] * len(engines)
-        for g in groups:
-            vals = [stats["root_cause_groups_by_engine"][e].get(g, 0) for e in engines]
-            ax.bar(engines, vals, bottom=bottom, label=g)
+    def stacked(name: str, title: str, data: dict[str, dict[str, int]], series: list[str], ylabel: str,
+                legend: str) -> None:
+        rows = list(data)
+        if not rows or not series:
+            return
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        bottom = [0] * len(rows)
+        for k, s in enumerate(series):
+            vals = [data[r].get(s, 0) for r in rows]
+            ax.bar(rows, vals, bottom=bottom, label=s, color=palette[k % len(palette)])
             bottom = [b + v for b, v in zip(bottom, vals)]
-        ax.set_title("Root-cause groups per engine (instances)")
-        ax.legend(fontsize=8)
-        save("groups_per_engine", fig)
+        ax.set_title(title)
+        ax.set_xlabel("engine")
+        ax.set_ylabel(ylabel)
+        ax.legend(title=legend, fontsize=8)
+        save(name, fig)
 
+    bars("bugs_per_engine", "Bugs per engine", stats["by_engine"], BUGS, "engine")
+    bars("symptoms", "Symptom distribution", stats["symptoms"], BUGS_MULTI, "symptom")
+    stacked("symptoms_per_engine", "Symptoms per engine", stats["symptoms_by_engine"], list(stats["symptoms"]),
+            BUGS_MULTI, "symptom")
+    groups = list(stats["root_cause_groups"])
+    group_of = {rc.name: TAXONOMY.group_of(rc.slug).name for rc in TAXONOMY.root_causes}
+    leaves = sorted(stats["root_causes"].items(), key=lambda kv: (groups.index(group_of[kv[0]])
+                                                                   if group_of[kv[0]] in groups else 99, -kv[1]))
+    color = {g: palette[k % len(palette)] for k, g in enumerate(groups)}
+    bars("root_causes", "Root causes, grouped", dict(leaves), INSTANCES, "root cause",
+         [color.get(group_of[k], "#888") for k, _ in leaves], color)
+    stacked("groups_per_engine", "Root-cause groups per engine", stats["root_cause_groups_by_engine"], groups,
+            INSTANCES, "root-cause group")
+    if groups and stats["symptom_by_group"]:
         symptoms = list(stats["symptom_by_group"])
         matrix = [[stats["symptom_by_group"][s].get(g, 0) for g in groups] for s in symptoms]
-        fig, ax = plt.subplots(figsize=(8, 4))
+        fig, ax = plt.subplots(figsize=(8, 4.2))
         im = ax.imshow(matrix, cmap="Blues")
         ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right")
         ax.set_yticks(range(len(symptoms)), symptoms)
+        peak = max(map(max, matrix)) or 1
         for i, row in enumerate(matrix):
             for j, v in enumerate(row):
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
-                        color="white" if v > max(map(max, matrix)) / 2 else "black")
-        fig.colorbar(im, ax=ax)
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="white" if v > peak / 2 else "black")
+        fig.colorbar(im, ax=ax, label="(symptom, root-cause instance) pairs")
+        ax.set_xlabel("root-cause group")
+        ax.set_ylabel("symptom")
         ax.set_title("Symptom x root-cause group")
         save("symptom_by_group", fig)
+    bars("phases", "Phases", stats["phases"], BUGS, "phase")
+    bars("components", "Components", stats["components"], "component instances (one per root cause)", "component")
+    bars("output_subtypes", "Unexpected-output subtypes", stats["output_subtypes"],
+         "subtype instances (Unexpected Output bugs)", "subtype")
     return pngs
 
 

@@ -6,12 +6,13 @@ from typing import Any
 Table = tuple[str, list[str], list[list[Any]]]
 
 
-def _share(n: int, total: int) -> str:
-    return f"{100 * n / total:.1f}%" if total else "-"
+def _share(n: int, total: int) -> float | None:
+    """Percent of ``total``, a number (CSV readers get a float, not "12.3%")."""
+    return round(100 * n / total, 1) if total else None
 
 
 def _counts(title: str, label: str, counts: dict[str, int], total: int) -> Table:
-    return title, [label, "count", "share"], [[k, v, _share(v, total)] for k, v in counts.items()]
+    return title, [label, "count", "share %"], [[k, v, _share(v, total)] for k, v in counts.items()]
 
 
 def _matrix(title: str, corner: str, data: dict[str, dict[str, int]], columns: list[str]) -> Table:
@@ -37,7 +38,7 @@ def study_tables(stats: dict[str, Any]) -> list[Table]:
         _counts("Root-cause groups (instances)", "group", stats["root_cause_groups"], rc_total),
         _matrix("Root-cause groups per engine", "engine", stats["root_cause_groups_by_engine"],
                 list(stats["root_cause_groups"])),
-        ("Root causes (instances; bugs with the cause)", ["root cause", "instances", "share", "bugs"],
+        ("Root causes (instances; bugs with the cause)", ["root cause", "instances", "share %", "bugs"],
          [[k, v, _share(v, rc_total), stats["distinct_root_causes"].get(k, 0)] for k, v in stats["root_causes"].items()]),
         _matrix("Symptom x root-cause group (pairs)", "symptom", stats["symptom_by_group"],
                 list(stats["root_cause_groups"])),

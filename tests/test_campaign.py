@@ -175,10 +175,10 @@ def test_dequantized_f32_gguf_is_built_once_and_loads(tiny_model, tmp_path):
     src = tmp_path / "m" / "gguf" / "q.gguf"
     shutil.copy(tiny_model.files["gguf-q8_0"], src)
     spec = ModelSpec("tiny", {"gguf-q8_0": str(src)})
-    built, skipped = ensure_formats(spec, ("gguf-f32", "onnx"), lambda m: None)
-    assert skipped == {"onnx": "no dequantized HF checkpoint to export"}
+    built, skipped = ensure_formats(spec, ("gguf-f32",), lambda m: None)
+    assert skipped == {}
     f32 = built.files["gguf-f32"]
-    assert f32.startswith(str(tmp_path / "m" / "campaign-gguf-f32"))
+    assert f32.startswith(str(tmp_path / "m" / "gguf-f32"))
     assert ensure_formats(spec, ("gguf-f32",), lambda m: pytest.fail("built twice"))[0].files["gguf-f32"] == f32
     a, b = gguf.GGUFReader(str(src)), gguf.GGUFReader(f32)
     assert int(b.fields["general.file_type"].contents()) == int(gguf.LlamaFileType.ALL_F32)

@@ -27,7 +27,7 @@ def fake_spec(tmp_path):
 
 def test_help_teaches():
     out = invoke("run", "--help").output
-    for needle in ("--configs", "engine:dtype", "--profile", "--engine-plugin", "Exit status", "0 no finding"):
+    for needle in ("--configs", "engine:dtype", "--profile", "--engine-plugin", "Exit status", "0 no new finding", "--baseline", "--write-baseline"):
         assert needle in out
     listing = invoke("list").output
     assert "tokenization.streaming" in listing and "leading_space_dropper" in listing and "strict" in listing

@@ -72,10 +72,10 @@ def test_tokenizer_corpus_is_small_and_mixed():
 
 def test_model_is_built_once_per_recipe(tiny_model):
     root = Path(tiny_model.files["hf"]).parents[2]
-    marker = Path(tiny_model.files["hf"]).parent / ".complete"
-    before = marker.stat().st_mtime_ns
-    again = get_model("tiny", cache_dir=root)
-    assert again == tiny_model and marker.stat().st_mtime_ns == before
+    markers = [Path(p if Path(p).is_dir() else Path(p).parent) / ".complete" for p in tiny_model.files.values()]
+    before = [m.stat().st_mtime_ns for m in markers]
+    again = get_model("tiny", cache_dir=root, progress=lambda m: pytest.fail(f"rebuilt: {m}"))
+    assert again == tiny_model and [m.stat().st_mtime_ns for m in markers] == before
 
 
 def test_build_once_leaves_nothing_behind_on_failure(tmp_path):

@@ -1,5 +1,6 @@
 """Study report renderers and the fix-effort / temporal tables over mined-style records."""
-import json
+
+import pytest
 
 from click.testing import CliRunner
 
@@ -49,10 +50,10 @@ def test_html_csv_and_terminal(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Fix effort per engine" in result.output and "Bugs per quarter" in result.output
     page = (tmp_path / "html" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 5 and "Symptom x root-cause group" in page
+    assert page.count("data:image/png;base64,") == 6 and "Symptom x root-cause group" in page
     assert (tmp_path / "html" / "symptom_by_group.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "csv" / "bugs_per_engine.csv").read_text().splitlines() == [
-        "engine,count,share", "vLLM,3,75.0%", "SGLang,1,25.0%"]
+        "engine,count,share %", "vLLM,3,75.0", "SGLang,1,25.0"]
 
 
 def test_export_round_trips_to_pandas(tmp_path):
@@ -63,6 +64,33 @@ def test_export_round_trips_to_pandas(tmp_path):
     labels = pd.read_csv(tmp_path / "x" / "labels.csv")
     assert set(labels["group"].dropna()) == {"Functionality", "Environment"}
     assert len(pd.read_csv(tmp_path / "x" / "records.csv")) == 4
+
+
+def test_parquet_export_has_typed_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    store = _store_with_fix_data(tmp_path / "s.db")
+    store.upsert_record({"url": "u0", "engine": "vLLM", "repo": "o/r", "labels": ["bug", "good first issue"],
+                         "number": 7})
+    store.close()
+    result = CliRunner().invoke(main, ["report", "export", "--db", str(tmp_path / "s.db"), "--format", "parquet",
+                                       "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    records = pd.read_parquet(tmp_path / "p" / "records.parquet")
+    assert str(records["created_at"].dtype) == "datetime64[ns, UTC]" or "datetime64" in str(records["created_at"].dtype)
+    assert str(records["number"].dtype) == "Int64" and str(records["fix_additions"].dtype) == "Int64"
+    assert list(records.loc[records["url"] == "u0", "labels"].iloc[0]) == ["bug", "good first issue"]
+    assert records.loc[records["url"] == "u0", "number"].iloc[0] == 7
+
+
+def test_every_study_plot_is_drawn_for_the_paper(tmp_path):
+    runner = CliRunner()
+    runner.invoke(main, ["study", "import", "--db", str(tmp_path / "p.db")])
+    result = runner.invoke(main, ["report", "study", "--db", str(tmp_path / "p.db"), "--html", str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in (tmp_path / "h").glob("*.png")) == sorted([
+        "bugs_per_engine", "symptoms", "symptoms_per_engine", "root_causes", "groups_per_engine", "symptom_by_group",
+        "phases", "components", "output_subtypes"])
 
 
 def test_unknown_phase_filter_is_one_line_error(tmp_path):

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from enginebugs.difftest.findings import save_findings
+from enginebugs.difftest.findings import save_findings, store_url
 from enginebugs.difftest.protocol import EngineConfig, Unsupported
 from enginebugs.difftest.report_io import write_junit, write_markdown
 from enginebugs.difftest.results import SCHEMA, load_results
@@ -81,7 +81,7 @@ def test_findings_are_stored_with_difftest_labels(tmp_path):
     assert save_findings(db, r.run, r.findings) == len(r.findings) > 0
     with Store.open(db) as store:
         recs = list(store.records(kind="difftest"))
-        assert {rec["url"] for rec in recs} == {f.url for f in r.findings}
+        assert {rec["url"] for rec in recs} == {store_url("fake", f) for f in r.findings}
         rec = next(x for x in recs if x["extra"]["finding"]["oracle"] == "tokenization.ids")
         assert rec["engine"] == "leading_space_dropper" and rec["repo"] == "difftest/fake"
         labels = {(l["dimension"], l["value"]) for l in store.labels(rec["id"], source="difftest")}

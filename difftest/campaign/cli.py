@@ -46,11 +46,13 @@ def _render_html(ctx: click.Context, results: Path, html_dir: str) -> bool:
               help="Edge-case strings per generator in the tokenizer part.")
 @click.option("--no-build", "no_build", is_flag=True,
               help="Do not build the F32 GGUF or the ONNX export; their configurations are skipped.")
-@click.option("--profile", type=click.Choice(["strict", "default", "lenient"]), default="default", show_default=True)
+@click.option("--profile", type=click.Choice(["strict", "default", "lenient"]), default="default", show_default=True,
+              help="Tolerance profile for the logit and cache parts: strict is bitwise.")
 @click.option("--tolerances", type=click.Path(dir_okay=False), help="TOML file overriding profile values.")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="Threads per engine in the logit part (1 avoids llama.cpp spin-waiting on a busy machine).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the word/character soup, the edge-case strings and batch placements.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds per engine call.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Folder for campaign.json and the reproduction scripts [default: the --html folder, "

@@ -8,11 +8,15 @@ allows it, prints what it compares and exits 1 while the problem is present, 0 o
 * ``repro_tokenizer_ids.py``: texts the HF tokenizer and llama.cpp's split differently;
 * ``repro_finding_<n>.py``: a llama.cpp knob pair (n_batch, n_ubatch, threads) scoring one prompt
   differently; an engine error replayed through the enginebugs worker over the campaign's prompts.
+
+:func:`script_for` picks the script of one finding; ``difftest explain`` uses it too, with a rerun
+of the run's own command as the fallback for other findings.
 """
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +121,100 @@ sys.exit(0)
 '''
 
 
+RERUN = '''import json
+import os
+import subprocess
+import tempfile
+
+CWD = {cwd}
+ARGV = {argv}
+FINGERPRINT = {fingerprint}
+
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "results.json")
+    proc = subprocess.run([*ARGV, "--quiet", "--json-out", out], cwd=CWD)
+    if not os.path.exists(out):
+        print(f"the run did not complete (exit {{proc.returncode}})")
+        sys.exit(2)
+    found = [f for f in json.load(open(out, encoding="utf-8"))["findings"] if f["fingerprint"] == FINGERPRINT]
+for f in found:
+    print(f["title"])
+    print("first divergence:", json.dumps(f.get("first_divergence"), ensure_ascii=False))
+print(f"finding {{FINGERPRINT}} {{'reproduced' if found else 'not seen'}}")
+sys.exit(1 if found else 0)
+'''
+#: Options of the original command that only choose outputs or other configurations.
+_DROP_VALUE = {"--configs", "--engines", "--reference", "--json-out", "--junit", "--markdown", "--db", "--baseline",
+               "--write-baseline"}
+_DROP_FLAG = {"--quiet", "--json"}
+
+
 def _script(path: Path, title: str, finding: Any, what: str, body: str) -> None:
-    path.write_text(HEADER.format(title=title, finding=finding, what=what) + body, encoding="utf-8")
+    path.write_text(script_text(title, finding, what, body), encoding="utf-8")
     path.chmod(0o755)
+
+
+def script_text(title: str, finding: Any, what: str, body: str) -> str:
+    return HEADER.format(title=title, finding=finding, what=what) + body
+
+
+def config_spec(label: str) -> str:
+    """A configuration label back as a ``--configs`` entry: ``llamacpp:f32[n_batch=4]`` -> ``llamacpp:f32:n_batch=4``."""
+    base, _, knobs = label.partition("[")
+    return ":".join([base, *[k for k in knobs.rstrip("]").split(",") if k]])
+
+
+def rerun_argv(command: str, finding: dict[str, Any], reference: str | None) -> list[str] | None:
+    """The run's own command narrowed to the finding's configurations (with the reference, which
+    tokenizes), outputs dropped; None when the command is not a ``difftest run``."""
+    argv = shlex.split(command or "")
+    if "run" not in argv or "difftest" not in argv:
+        return None
+    kept, skip = [], False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif name in _DROP_VALUE:
+            skip = "=" not in arg
+        elif name not in _DROP_FLAG:
+            kept.append(arg)
+    labels = list(dict.fromkeys(([reference] if reference else []) + list(finding["configs"])))
+    kept += ["--configs", ",".join(config_spec(label) for label in labels)]
+    return kept + (["--reference", reference] if reference else [])
+
+
+def script_for(f: dict[str, Any], results: dict[str, Any], files: dict[str, str], prompts: list[str],
+               cwd: str | None = None) -> tuple[str, str, str] | None:
+    """``(title, what, body)`` of the reproduction script of finding ``f``: a standalone
+    llama-cpp-python comparison for a llama.cpp knob pair, a worker replay for an engine error, else
+    (when ``cwd`` is given) a rerun of the run's own command on the finding's configurations that
+    exits 1 while the same fingerprint comes back. None when none applies."""
+    configs = {c["label"]: c for c in results["run"]["configs"]}
+    pair = [configs.get(label) for label in f["configs"]]
+    if (f["oracle"] in ("cache.chunked_prefill", "precision.knobs") and len(pair) == 2 and all(pair)
+            and all(c["engine"] == "llamacpp" for c in pair) and f.get("prompt") and files.get(f"gguf-{pair[0]['dtype']}")):
+        return (f"llama.cpp {' vs '.join(f['configs'])}: {f['oracle']}",
+                "Scores the prompt under both option sets with llama-cpp-python and compares the logits.",
+                LLAMA_KNOBS.format(gguf=json.dumps(files[f"gguf-{pair[0]['dtype']}"]), prompt=json.dumps(f["prompt"]),
+                                   a=repr(_llama_options(pair[0])), b=repr(_llama_options(pair[1]))))
+    method = f.get("metrics", {}).get("method")
+    if (f["oracle"] in ("engine.error", "engine.crash", "engine.hang") and f["configs"][0] in configs
+            and method in ("generate", "prompt_logprobs") and files):
+        c = configs[f["configs"][0]]
+        config = {k: c[k] for k in ("engine", "dtype", "options", "label")}
+        model = {**results["run"]["model"], "files": files}
+        return (f"{c['label']}: {f['oracle']} during {method}",
+                "Replays the call over the run's prompts through the enginebugs worker.",
+                WORKER_REPLAY.format(model=repr(model), config=repr(config), method=repr(method),
+                                     prompts=json.dumps(prompts, indent=1, ensure_ascii=False)))
+    argv = rerun_argv(results["run"].get("command", ""), f, results["run"].get("reference")) if cwd else None
+    if argv:
+        return (f"{' vs '.join(f['configs'])}: {f['oracle']} ({f['fingerprint']})",
+                "Reruns the difftest on the finding's configurations and looks for the same fingerprint.",
+                RERUN.format(cwd=json.dumps(cwd), argv=json.dumps(argv, indent=1, ensure_ascii=False),
+                             fingerprint=json.dumps(f["fingerprint"])))
+    return None
 
 
 def _llama_options(config: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +242,6 @@ def write_reproductions(results: dict[str, Any], out_dir: Path, prompts: list[st
     camp, written = results.get("campaign", {}), []
     files = camp.get("files", {})
     gguf = next((v for k, v in files.items() if k.startswith("gguf-q")), None) or files.get("gguf-f32")
-    configs = {c["label"]: c for c in results["run"]["configs"]}
     by_oracle = {}
     for f in results["findings"]:
         by_oracle.setdefault(f["oracle"], []).append(f)
@@ -173,23 +267,7 @@ def write_reproductions(results: dict[str, Any], out_dir: Path, prompts: list[st
             "Tokenizes each text with both and prints the pieces where they differ.",
             TOKENIZER_IDS.format(gguf=json.dumps(gguf), hf=json.dumps(files["hf"]), texts=json.dumps(texts, indent=1)))
     for f in results["findings"]:
-        pair = [configs.get(label) for label in f["configs"]]
-        if (f["oracle"] in ("cache.chunked_prefill", "precision.knobs") and len(pair) == 2 and all(pair)
-                and all(c["engine"] == "llamacpp" for c in pair) and f.get("prompt")):
-            path = files.get(f"gguf-{pair[0]['dtype']}")
-            if path:
-                add(f"repro_finding_{f['id']}.py", f["id"], f"llama.cpp {' vs '.join(f['configs'])}: {f['oracle']}",
-                    "Scores the prompt under both option sets with llama-cpp-python and compares the logits.",
-                    LLAMA_KNOBS.format(gguf=json.dumps(path), prompt=json.dumps(f["prompt"]),
-                                       a=repr(_llama_options(pair[0])), b=repr(_llama_options(pair[1]))))
-        elif f["oracle"] in ("engine.error", "engine.crash", "engine.hang") and f["configs"][0] in configs:
-            method = f.get("metrics", {}).get("method")
-            if method in ("generate", "prompt_logprobs"):
-                c = configs[f["configs"][0]]
-                config = {k: c[k] for k in ("engine", "dtype", "options", "label")}
-                model = {**results["run"]["model"], "files": files}
-                add(f"repro_finding_{f['id']}.py", f["id"], f"{c['label']}: {f['oracle']} during {method}",
-                    "Replays the call over the campaign's prompts through the enginebugs worker.",
-                    WORKER_REPLAY.format(model=repr(model), config=repr(config), method=repr(method),
-                                         prompts=json.dumps(prompts, indent=1, ensure_ascii=False)))
+        script = script_for(f, results, files, prompts)
+        if script:
+            add(f"repro_finding_{f['id']}.py", f["id"], *script)
     return written

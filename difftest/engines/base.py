@@ -166,6 +166,8 @@ class EngineBase:
         if self.dtypes is not None and config.dtype not in self.dtypes:
             raise Unsupported(f"{self.name} runs {', '.join(self.dtypes)}, not {config.dtype!r}")
         key = self.weights_key(config.dtype)
+        if key is not None and key in model.unavailable:
+            raise Unsupported(f"no {key!r} weights: {model.unavailable[key]}")
         if key is not None and key not in model.files:
             raise Unsupported(f"model {model.name!r} has no {key!r} weights for {config.label} "
                               f"(it has: {', '.join(sorted(model.files))})")

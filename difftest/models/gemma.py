@@ -2,12 +2,12 @@
 
 The package ships the GGUF in chunk packages and an ``assemble()`` that joins and sha256-checks
 them; the assembled file lives in the model cache. llama.cpp reads it directly; transformers loads
-the same file with ``gguf_file=`` (dequantized to fp32), cached once as a safetensors directory.
+the same file with ``gguf_file=`` (dequantized to fp32), cached once as a safetensors directory
+(:func:`enginebugs.difftest.models.formats.hf_from_gguf`, as for any GGUF).
 """
 from __future__ import annotations
 
 import importlib
-import json
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -43,21 +43,3 @@ def assemble_gguf(out_dir: Path) -> Path:
     pkg = package()
     out_dir.mkdir(parents=True, exist_ok=True)
     return Path(pkg.assemble(out_dir / pkg.MODEL_NAME, overwrite=True))
-
-
-def build_hf(gguf: Path, out_dir: Path) -> None:
-    """Dequantize ``gguf`` with transformers and save fp32 safetensors + tokenizer to ``out_dir``."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # The weights are already dequantized to fp32; drop the GGUF "quantizer" so transformers saves
-    # them as a plain checkpoint (it refuses to serialise a model it considers GGUF-quantized).
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
-    (out_dir / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))

@@ -9,6 +9,7 @@ from pathlib import Path
 from enginebugs import datasets
 from enginebugs.taxonomy import TAXONOMY, UnknownCategory
 from enginebugs.taxonomy.store import Store
+from enginebugs.taxonomy.textio import TextFileError, read_utf8
 
 SEED_CORPUS = datasets.path("seed_reports.jsonl")
 #: Store label sources in order of trust; the first that labels a record wins.
@@ -50,8 +51,12 @@ def load_jsonl(path: str | Path) -> list[Example]:
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"no such file: {path}")
+    try:
+        text = read_utf8(path)
+    except TextFileError as exc:
+        raise CorpusError(str(exc)) from None
     examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

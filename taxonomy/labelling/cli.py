@@ -18,6 +18,7 @@ from enginebugs.taxonomy.labelling.session import LabelSession, Suggest, build_q
 from enginebugs.taxonomy.labelling.spreadsheet import ImportRejected, export_csv, import_rows, parse_csv
 from enginebugs.taxonomy.labelling.terminal import ConsoleInput
 from enginebugs.taxonomy.store import SOURCES
+from enginebugs.taxonomy.textio import TextFileError, read_utf8
 
 coder_option = click.option("--coder", metavar="NAME", help="Whose answers these are (required).")
 
@@ -143,9 +144,9 @@ def import_cmd(ctx, file, db, coder) -> None:
     """
     coder = _require(coder, "--coder")
     try:
-        text = Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read {file}: {exc.strerror or exc}") from None
+        text = read_utf8(file)
+    except TextFileError as exc:
+        raise UserError(str(exc)) from None
     with open_store(_db(ctx, db)) as store:
         try:
             rows = parse_csv(store, text)

@@ -59,7 +59,10 @@ class Store:
             _check_header(path)
         elif readonly:
             raise StoreError(f"no store at {path}: run 'enginebugs study import' or 'enginebugs mine' first")
-        conn = _connect_readonly(path) if readonly else _connect(path)
+        try:
+            conn = _connect_readonly(path) if readonly else _connect(path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a readable SQLite store ({exc})") from None
         store = cls(conn, path, readonly)
         try:
             version = store._checked_version()
