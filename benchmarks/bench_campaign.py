@@ -2,21 +2,52 @@
 
 With ``ENGINEBUGS_BENCH_GEMMA=1`` it runs the full Gemma-3 270M campaign instead (goal: the whole
 campaign in 15 minutes on a 2-core machine; the F32 GGUF and ONNX export are built once before
-and not counted). Prints per part wall seconds, per tokenizer strings/s, and the tier-4 figures.
+and not counted). Prints per part wall seconds, per tokenizer strings/s, the tier-4 figures, the
+logits part against the slowest engine's bare time for the same scoring and generation (goal
+<= 1.25; engines loaded and called in this process, one after another) and the peak RSS of this
+process and of its largest worker.
 
 Run: ``python -m benchmarks.bench_campaign``.
 """
 from __future__ import annotations
 
 import os
+import resource
 import time
 
 from enginebugs.difftest.campaign import Campaign, CampaignOptions
 from enginebugs.difftest.campaign.formats import ensure_formats
+from enginebugs.difftest.campaign.plan import make_plan
+from enginebugs.difftest.engines.registry import create_engine
 from enginebugs.difftest.models import get_model
 from enginebugs.difftest.suites import load_suite
 
 GOAL_S = 15 * 60
+LOGITS_GOAL = 1.25
+
+
+def bare_logits(model, suite, options) -> dict[str, tuple[float, float]]:
+    """(load s, call s) per logit-part configuration: the part's scoring and generation of every
+    prompt, replayed on the engine loaded in this process (no worker, no oracle)."""
+    from benchmarks.bench_difftest_overhead import replay
+
+    tokenizer = create_engine("transformers")
+    plan = make_plan(model, list(options.engines), 1, 1, options.threads)
+    tokenizer.load(model, plan.reference)
+    prompt_ids = [tokenizer.tokenize(p, True) for p in suite.prompts]
+    tokenizer.close()
+    plan = make_plan(model, list(options.engines), max(map(len, prompt_ids)), max(map(len, prompt_ids)),
+                     options.threads)
+    calls = [c for ids in prompt_ids if len(ids) >= 2
+             for c in (("prompt_logprobs", {"ids": ids, "top_k": suite.top_k, "full": True}),
+                       ("generate", {"ids": ids, "max_new_tokens": suite.max_new_tokens, "top_k": suite.top_k}))]
+    return {c.label: replay(model, c, calls) for c in plan.logit_all}
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest finished child (MB)."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def main() -> None:
@@ -38,6 +69,16 @@ def main() -> None:
             print(f"  {m['expected']} vs {m['actual']}: mean KLD {m['kld']['mean']:.4g}, p99 {m['kld']['p99']:.4g}, "
                   f"same top-1 {m['same_top1_pct']:.2f}% over {m['positions']} positions")
     print(f"  findings: {len(results['findings'])}")
+    own, child = peak_rss_mb()
+    print(f"  peak RSS: this process {own:.0f} MB, largest worker {child:.0f} MB")
+    logits = next(p for p in results["campaign"]["parts"] if p["name"] == "logits")
+    bare = bare_logits(model, suite, options)
+    for label, (load, calls) in bare.items():
+        print(f"  bare {label:40} load {load:6.2f} s  calls {calls:7.2f} s")
+    slowest = max(load + calls for load, calls in bare.values())
+    print(f"  logits part {logits['wall_s']:.1f} s / slowest engine bare (load + calls) {slowest:.1f} s = "
+          f"{logits['wall_s'] / slowest:.2f} (goal <= {LOGITS_GOAL}); machine load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

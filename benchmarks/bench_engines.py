@@ -14,7 +14,7 @@ import numpy as np
 
 from enginebugs.difftest.models import ModelUnavailable, get_model
 from enginebugs.difftest.protocol import EngineConfig
-from enginebugs.difftest.worker import WorkerClient
+from enginebugs.difftest.worker import WorkerClient, full_logprobs
 
 EXACT_KV = {"type_k": "f32", "type_v": "f32"}
 CONFIGS = [
@@ -50,7 +50,7 @@ def measure(model, config: EngineConfig, ids: list[int], reference: np.ndarray |
         score_s, scores = timed(lambda: w.prompt_logprobs(ids, top_k=10, full=True))
         gen_s, gen = timed(lambda: w.generate(ids, GEN_TOKENS, top_k=5), repeats=3)
         batch_s, batch = timed(lambda: w.generate_batch([ids] * BATCH, GEN_TOKENS, top_k=5), repeats=3)
-        full = np.load(scores.full_logprobs_file)
+        full = full_logprobs(scores)
     return {
         "label": config.label, "start_s": start, "score_ms": score_s * 1e3,
         "gen_tok_s": len(gen.token_ids) / gen_s,

@@ -5,11 +5,13 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
+from enginebugs.difftest.executor import client_factory, executor_options
 from enginebugs.taxonomy.cliutil import UserError, pick_deprecated
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
@@ -238,10 +240,11 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
               help="Write this run's findings, grouped by divergence, as a baseline FILE to commit.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@executor_options
 def run(model: str, engines: str | None, configs: str | None, reference: str | None, suite: str, profile: str,
         tolerances: str | None, seed: int, timeout: float, threads: int, plugins: tuple[str, ...], json_flag: str | None,
         json_path: str | None, junit: str | None, markdown: str | None, db: str | None, baseline_path: str | None,
-        write_baseline_path: str | None, cache_dir: str | None, quiet: bool) -> None:
+        write_baseline_path: str | None, cache_dir: str | None, quiet: bool, **executor: Any) -> None:
     """Run every oracle over the chosen engine configurations and report findings.
 
     \b
@@ -264,7 +267,7 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     result = execute(model=model, engines=engines, configs=configs, reference=reference, suite=suite, profile=profile,
                      tolerances=tolerances, seed=seed, timeout=timeout, threads=threads, plugins=plugins,
                      json_path=json_path, junit=junit, markdown=markdown, db=db, baseline=baseline_path,
-                     write_baseline=write_baseline_path, cache_dir=cache_dir, quiet=quiet)
+                     write_baseline=write_baseline_path, cache_dir=cache_dir, quiet=quiet, executor=executor)
     print_summary(result, Console(stderr=bool(json_flag)))
     if json_flag:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
@@ -276,9 +279,10 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
             timeout: float = 300.0, threads: int = 1, plugins: tuple[str, ...] = (), json_path: str | None = None,
             junit: str | None = None, markdown: str | None = None, db: str | None = None, baseline: str | None = None,
             write_baseline: str | None = None, cache_dir: str | None = None, quiet: bool = True,
-            console: Console | None = None):
+            console: Console | None = None, executor: dict[str, Any] | None = None):
     """What ``difftest run`` does, short of printing and exiting: check the input (``UserError``),
-    prepare the model, run, apply the baseline and write the requested files; returns the
+    prepare the model, run (``executor``: the ``--executor``/``--ray-*`` options), apply the baseline
+    and write the requested files; returns the
     :class:`~enginebugs.difftest.results.RunResult` (``exit_code`` is the command's)."""
     from enginebugs.difftest.report_io import write_junit, write_markdown
     from enginebugs.difftest.runner import Runner, RunOptions
@@ -298,7 +302,8 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
                          progress=not quiet, plugins=tuple(plugins),
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-    result = Runner(spec, config_list, chosen_suite, options, console=console).run()
+    factory = client_factory(spec, options, config_list, **(executor or {}))
+    result = Runner(spec, config_list, chosen_suite, options, client_factory=factory, console=console).run()
     if known is not None:
         result.apply_baseline(known, baseline)
     if write_baseline:
@@ -341,3 +346,4 @@ def list_things() -> None:
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
 from enginebugs.difftest.explain import explain; difftest.add_command(explain)  # noqa: E402,E702
 from enginebugs.difftest.calibrate import calibrate; difftest.add_command(calibrate)  # noqa: E402,E702
+from enginebugs.difftest.matrix_cli import matrix; difftest.add_command(matrix)  # noqa: E402,E702

@@ -135,8 +135,7 @@ class Runner:
             s.start()
             progress.advance(task)
 
-        with ThreadPoolExecutor(max_workers=len(self.sessions)) as pool:
-            list(pool.map(start, self.sessions))
+        concurrently(self.sessions, start)
 
     def _reference(self) -> Session | None:
         wanted = self.options.reference or DEFAULT_REFERENCE
@@ -189,9 +188,7 @@ class Runner:
             for s in sessions:
                 work(s)
             return
-        with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
-            for future in [pool.submit(work, s) for s in sessions]:
-                future.result()
+        concurrently(sessions, work)
 
     def _special_ids(self, ref: Session) -> set[int]:
         """BOS/EOS of the model and the ids the reference parses special-token strings into."""
@@ -229,25 +226,7 @@ class Runner:
 
     def _record_model(self, s: Session, data: RunData, plan: dict, text_checks: bool, tick: Callable) -> None:
         suite, k, n = self.suite, self.suite.top_k, self.suite.max_new_tokens
-        for j, ids in enumerate(data.prompt_ids):
-            s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
-            gen = s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
-            if gen and gen.token_ids:
-                s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
-                # Streams legitimately differ on rendering special tokens (llama-server drops them):
-                # the streaming oracle checks the generated text tokens only.
-                s.records[("genids", j)] = [t for t in gen.token_ids if t not in data.special_ids]
-            tick(5)
-        # The generated text against the engine's own decode of its generated ids (all ids; text ids
-        # only), and each engine's stream of them: one batch round trip per method.
-        done = [j for j in range(len(data.prompt_ids)) if isinstance(s.records.get(("genids", j)), list)]
-        record_each(s, [("gendec", j) for j in done], "detokenize", [s.records[("genids", j)] for j in done])
-        record_each(s, [("gentext.full", j) for j in done], "detokenize", [s.records[("gen", j)].token_ids for j in done])
-        if text_checks:
-            record_each(s, [("genstream", j) for j in done], "stream_detokenize", [s.records[("genids", j)] for j in done])
-        for j in data.prefix_prompts:
-            self._record_prefix(s, data, j)
-            tick(4)
+        in_shards(s, lambda shard, shards: self._record_prompts(s, data, text_checks, tick, shard, shards))
         s.call("batch.alone", "generate_batch", batch=[plan["needle"]], max_new_tokens=n, top_k=k)
         for p, (_, rows) in enumerate(plan["placed"]):
             s.call(("batch.placed", p), "generate_batch", batch=rows, max_new_tokens=n, top_k=k)
@@ -261,6 +240,36 @@ class Runner:
         # and its next generate_batch hung), so every other oracle is recorded before it.
         self._record_seeded(s, data)
         tick(3)
+
+    def _record_prompts(self, s: Session, data: RunData, text_checks: bool, tick: Callable, shard: int,
+                        shards: int) -> None:
+        """Score, generate and re-score every ``shards``-th prompt from ``shard``, record the decode
+        and stream of what it generated, then replay its share of the prefix prompts (one replica of
+        a configuration per shard)."""
+        k, n = self.suite.top_k, self.suite.max_new_tokens
+        mine = range(shard, len(data.prompt_ids), shards)
+        for j in mine:
+            ids = data.prompt_ids[j]
+            s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
+            gen = s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
+            if gen and gen.token_ids:
+                s.call(("recompute", j), "prompt_logprobs", ids=ids + gen.token_ids, top_k=k)
+                # Streams legitimately differ on rendering special tokens (llama-server drops them):
+                # the streaming oracle checks the generated text tokens only.
+                s.records[("genids", j)] = [t for t in gen.token_ids if t not in data.special_ids]
+            tick(5)
+        # The generated text against the engine's own decode of its generated ids (all ids; text ids
+        # only), and each engine's stream of them: one batch round trip per method.
+        done = [j for j in mine if isinstance(s.records.get(("genids", j)), list)]
+        record_each(s, [("gendec", j) for j in done], "detokenize", [s.records[("genids", j)] for j in done])
+        record_each(s, [("gentext.full", j) for j in done], "detokenize",
+                    [s.records[("gen", j)].token_ids for j in done])
+        if text_checks:
+            record_each(s, [("genstream", j) for j in done], "stream_detokenize",
+                        [s.records[("genids", j)] for j in done])
+        for j in data.prefix_prompts[shard::shards]:
+            self._record_prefix(s, data, j)
+            tick(4)
 
     def _record_prefix(self, s: Session, data: RunData, j: int) -> None:
         """A reuse sequence on one cache: cold (right after the engine's ``reset_prefix_cache``
@@ -406,6 +415,27 @@ SEEDED_KEYS = ("seeded.first", "seeded.again", "seeded.co_batched")
 
 #: single method -> its batch method (protocol.BATCHED)
 BATCH_OF = {spec.single: name for name, spec in BATCHED.items()}
+
+
+def in_shards(s: Session, work: Callable[[int, int], None]) -> None:
+    """``work(shard, shards)`` once per replica of ``s``'s configuration, concurrently, each
+    thread's calls routed to its replica (``Session.shard``); a single worker runs it inline."""
+    shards = s.shards
+    if shards <= 1:
+        work(0, 1)
+        return
+
+    def one(shard: int) -> None:
+        with s.shard(shard):
+            work(shard, shards)
+    concurrently(list(range(shards)), one)
+
+
+def concurrently(items: list, work: Callable[[Any], None]) -> None:
+    """``work(item)`` for every item, one thread each; the first exception is raised after all finish."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
 
 
 def tokenize_texts(s: Session, strings: list, prompts: list[str]) -> None:

@@ -8,6 +8,8 @@ recorded as missing, so the run goes on with the other engines.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Hashable
@@ -69,6 +71,7 @@ class Session:
     load_time_s: float = 0.0
     calls: int = 0
     call_log: list[tuple[str, dict[str, Any]]] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -83,6 +86,16 @@ class Session:
         if key in self.records:
             return self.records[key]
         return Missing(self.skip_reason or f"{self.label}: not recorded ({self.status})")
+
+    @property
+    def shards(self) -> int:
+        """How many replicas of this configuration can take a slice of the prompts at once."""
+        return getattr(self.client, "shards", 1)
+
+    def shard(self, index: int) -> Any:
+        """Route this thread's calls to replica ``index`` (a no-op for a single worker)."""
+        route = getattr(self.client, "shard", None)
+        return route(index) if route else contextlib.nullcontext()
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,7 +122,9 @@ class Session:
         if isinstance(value, Missing):
             return self._missing(key, value.reason)
         self.records[key] = value
-        if isinstance(value, PromptScores) and value.full_logprobs_file:
+        if isinstance(value, PromptScores) and getattr(value, "full_logprobs", None) is not None:
+            self.arrays[key] = value.__dict__.pop("full_logprobs")  # arrived in memory (Ray, binary frames)
+        elif isinstance(value, PromptScores) and value.full_logprobs_file:
             try:
                 self.arrays[key] = np.load(value.full_logprobs_file)
             except OSError:
@@ -140,8 +155,9 @@ class Session:
                 self._fail(exc, method, key)
             return Missing(f"{self.label}: {method} failed: {getattr(exc, 'message', exc)}")
         finally:
-            self.engine_time_s += time.perf_counter() - t0
-            self.calls += 1
+            with self._lock:  # replicas of one configuration record from several threads
+                self.engine_time_s += time.perf_counter() - t0
+                self.calls += 1
 
     def skip(self, key: Hashable, reason: str) -> Missing:
         """Record that ``key`` was not asked for, and why."""

@@ -19,6 +19,7 @@ from enginebugs.difftest.oracles.base import Verdict
 from enginebugs.difftest.oracles.sampling import seeded_reproducible
 from enginebugs.difftest.protocol import Generation, PromptScores
 from enginebugs.difftest.tolerances import Tolerance
+from enginebugs.difftest.worker import full_logprobs
 
 
 @dataclass
@@ -36,7 +37,7 @@ def record(engine: Any, prompt_ids: list[list[int]], new_tokens: int, top_k: int
     for ids in prompt_ids:
         scores = engine.prompt_logprobs(ids, top_k, True)
         rec.scores.append(scores)
-        rec.full.append(np.load(scores.full_logprobs_file))
+        rec.full.append(full_logprobs(scores))
         rec.generations.append(engine.generate(ids, new_tokens, top_k))
     return rec
 

@@ -3,7 +3,9 @@
 Transport: one JSON object per line. Requests ``{"id", "method", "params"}`` go to the worker's
 stdin; responses ``{"id", "ok", "result" | "error"}`` come back on a private copy of its stdout
 (the worker points file descriptor 1 at stderr, so prints from Python or C libraries cannot
-corrupt the protocol). The worker may run another interpreter (``python=``), e.g. an engine's own
+corrupt the protocol). Arrays (full-vocabulary log-probabilities) travel as binary frames, not
+JSON: a header line ``#BIN <nbytes>`` and the raw bytes, before the response that lists their
+shapes under ``"arrays"``; the client hands them over as ``PromptScores.full_logprobs``. The worker may run another interpreter (``python=``), e.g. an engine's own
 virtual environment: nothing but JSON crosses the pipe.
 
 Failures the client raises: :class:`~enginebugs.difftest.protocol.Unsupported` (the engine declined),
@@ -129,6 +131,37 @@ def decode_result(method: str, data: Any) -> Any:
     return DECODERS[method](data) if method in DECODERS else data
 
 
+def inline_arrays(value: Any) -> Any:
+    """A full-vocabulary ``.npy`` the engine wrote becomes the scores' in-memory ``full_logprobs``
+    (read once and removed: what crosses to the client is the array, as binary frames or a Ray object)."""
+    if isinstance(value, list):
+        return [inline_arrays(v) for v in value]
+    if isinstance(value, PromptScores) and value.full_logprobs_file:
+        import numpy as np
+
+        path, value.full_logprobs_file = value.full_logprobs_file, None
+        value.full_logprobs = np.load(path)
+        os.unlink(path)
+    return value
+
+
+def full_logprobs(scores: PromptScores) -> Any:
+    """The full-vocabulary log-probabilities of ``scores``: the array that came in memory (from a
+    worker or an actor), else the ``.npy`` an engine called in-process wrote."""
+    array = getattr(scores, "full_logprobs", None)
+    if array is None and scores.full_logprobs_file:
+        import numpy as np
+
+        array = np.load(scores.full_logprobs_file)
+    return array
+
+
+def _array_items(result: Any) -> list[tuple[int | None, Any]]:
+    """(position in a list result or None, PromptScores) for every result item carrying an array."""
+    items = list(enumerate(result)) if isinstance(result, list) else [(None, result)]
+    return [(i, v) for i, v in items if getattr(v, "full_logprobs", None) is not None]
+
+
 def bound_method(engine: Any, method: str) -> Callable[..., Any] | None:
     """``engine``'s ``method``, with the protocol's fallback for a batch method the engine lacks
     (one single call per item); None where the engine lacks an optional method."""
@@ -158,7 +191,7 @@ class _Server:
         fn = bound_method(self.engine, method)
         if fn is None:  # an optional method this engine does not offer
             raise Unsupported(f"{self.engine.name} has no {method}")
-        return fn(**params)  # made JSON by reply(), see json_default
+        return inline_arrays(fn(**params))  # made JSON by reply(), see json_default; arrays as frames
 
     def _load(self, engine: str, model: dict, config: dict, plugins: list[str] = (),
               artifacts_dir: str | None = None) -> dict[str, Any]:
@@ -175,7 +208,16 @@ class _Server:
                 "fingerprint": to_jsonable(self.engine.fingerprint()), "pid": os.getpid()}
 
     def reply(self, payload: dict[str, Any]) -> None:
-        self.out.write(json.dumps(payload, default=json_default) + "\n")
+        frames = []
+        for index, scores in _array_items(payload.get("result")):
+            array = scores.__dict__.pop("full_logprobs")
+            frames.append(array if array.flags.c_contiguous else array.copy())
+            payload.setdefault("arrays", []).append({"item": index, "shape": list(array.shape),
+                                                     "dtype": array.dtype.str})
+        for array in frames:
+            self.out.write(b"#BIN %d\n" % array.nbytes)
+            self.out.write(memoryview(array).cast("B"))
+        self.out.write(json.dumps(payload, default=json_default).encode() + b"\n")
         self.out.flush()
 
     def serve(self, lines) -> None:
@@ -213,7 +255,7 @@ def main() -> None:
     import faulthandler
 
     faulthandler.enable(sys.stderr)  # a segfault leaves a Python traceback in the stderr tail
-    protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # C-level and Python prints go to stderr
     sys.stdout = sys.stderr
     _Server(protocol_out).serve(sys.stdin)
@@ -276,7 +318,7 @@ class WorkerClient:
                 t.start()
             info = self._request("load", {"engine": self.engine, "model": self.model.to_dict(),
                                           "config": self.config.to_dict(), "plugins": self.plugins,
-                                          "artifacts_dir": str(self.artifacts_dir)}, self.load_timeout_s)
+                                          "artifacts_dir": str(self.artifacts_dir)}, self.load_timeout_s).result
         except BaseException:
             self.close()
             raise
@@ -325,7 +367,10 @@ class WorkerClient:
         """Run ``method`` on the engine with ``kwargs`` and return its (rebuilt) result."""
         if method not in DECODERS:
             raise ValueError(f"unknown engine method {method!r}; known: {', '.join(DECODERS)}")
-        return decode_result(method, self._request(method, to_jsonable(kwargs), timeout or self.timeout_s))
+        answer = self._request(method, to_jsonable(kwargs), timeout or self.timeout_s)
+        result = decode_result(method, answer.result)
+        answer.attach(result)
+        return result
 
     def __getattr__(self, name: str) -> Any:
         if name in DECODERS:
@@ -348,7 +393,7 @@ class WorkerClient:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._crashed(method) from None
-        deadline = time.monotonic() + timeout
+        deadline, frames = time.monotonic() + timeout, []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -359,15 +404,19 @@ class WorkerClient:
                 continue
             if line is _EOF:
                 raise self._crashed(method)
+            if isinstance(line, bytearray):  # a binary frame of the coming response
+                frames.append(line)
+                continue
             try:
                 response = json.loads(line)
             except json.JSONDecodeError:
                 self._stderr.append(f"[non-protocol stdout] {line}")
                 continue
             if response.get("id") != rid:
+                frames = []
                 continue
             if response.get("ok"):
-                return response.get("result")
+                return _Framed(response.get("result"), response.get("arrays", []), frames)
             err = response["error"]
             if err["kind"] == "unsupported":
                 raise Unsupported(err["message"])
@@ -410,8 +459,16 @@ class WorkerClient:
 
     def _pump_stdout(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self._responses.put(raw.decode("utf-8", errors="replace"))
+        stream = self.proc.stdout
+        for raw in iter(stream.readline, b""):
+            if raw.startswith(b"#BIN "):
+                size = int(raw[5:])
+                frame = bytearray(size)  # writable: the array built on it is the caller's to keep
+                if stream.readinto(frame) < size:
+                    break
+                self._responses.put(frame)
+            else:
+                self._responses.put(raw.decode("utf-8", errors="replace"))
         self._responses.put(_EOF)
 
     def _pump_stderr(self) -> None:
@@ -421,6 +478,23 @@ class WorkerClient:
 
 
 _EOF = object()
+
+
+class _Framed:
+    """A response's result and the binary frames that came with it."""
+
+    def __init__(self, result: Any, arrays: list[dict[str, Any]], frames: list[bytes]) -> None:
+        self.result, self.arrays, self.frames = result, arrays, frames
+
+    def attach(self, decoded: Any) -> None:
+        """Give each decoded PromptScores its array (``full_logprobs``)."""
+        if not self.arrays:
+            return
+        import numpy as np
+
+        for spec, frame in zip(self.arrays, self.frames):
+            target = decoded if spec["item"] is None else decoded[spec["item"]]
+            target.full_logprobs = np.frombuffer(frame, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from enginebugs.difftest.protocol import CAPABILITIES, Generation, PromptScores, Unsupported
+from enginebugs.difftest.worker import full_logprobs
 from tests.engine_cases import TEXTS
 
 pytestmark = pytest.mark.engines
@@ -64,7 +65,7 @@ def test_prompt_logprobs_are_consistent(worker):
     scores = worker.prompt_logprobs(ids, top_k=5, full=True)
     assert isinstance(scores, PromptScores) and scores.token_ids == ids
     assert len(scores.token_logprobs) == len(scores.top) == len(ids) - 1
-    full = np.load(scores.full_logprobs_file)
+    full = full_logprobs(scores)
     assert full.shape == (len(ids) - 1, 2048) and full.dtype == np.float32
     np.testing.assert_allclose(np.exp(full.astype(np.float64)).sum(axis=1), 1.0, atol=1e-4)
     for i, top in enumerate(scores.top):

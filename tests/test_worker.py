@@ -145,3 +145,25 @@ def test_bad_plugin_references_are_rejected(ref, message):
         registry.register_plugin(ref)
     with pytest.raises(registry.UnknownEngine):
         registry.create_engine("definitely-missing")
+
+
+def test_full_logprobs_travel_as_binary_frames_without_files():
+    import numpy as np
+
+    from enginebugs.difftest.worker import full_logprobs
+    from tests.fake_engine import FakeEngine, fake_model
+
+    model, config = fake_model(), EngineConfig("fake", "f32")
+    local = FakeEngine()
+    local.load(model, config)
+    ids = [1, 40, 41, 42, 43]
+    with WorkerClient("fake", model, config, plugins=["tests.fake_engine:create"], timeout_s=60) as w:
+        single = w.prompt_logprobs(ids, top_k=3, full=True)
+        short = w.prompt_logprobs(ids[:3], top_k=3, full=True)
+        plain = w.prompt_logprobs(ids, top_k=3)  # no array asked: none comes
+        assert not list(w.artifacts_dir.iterdir())  # no file left behind
+    want = full_logprobs(local.prompt_logprobs(ids, top_k=3, full=True))
+    assert single.full_logprobs_file is None and single.full_logprobs.flags.writeable
+    np.testing.assert_array_equal(single.full_logprobs, want)
+    np.testing.assert_allclose(short.full_logprobs, want[:2], rtol=1e-6)  # shorter prefill: 1-ulp differences
+    assert getattr(plain, "full_logprobs", None) is None and single.token_logprobs == plain.token_logprobs

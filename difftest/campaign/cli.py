@@ -5,10 +5,12 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
+from enginebugs.difftest.executor import executor_options
 from enginebugs.taxonomy.cliutil import UserError
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
@@ -61,11 +63,13 @@ def _render_html(ctx: click.Context, results: Path, html_dir: str) -> bool:
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache directory.")
 @click.option("--fail-on-findings", is_flag=True, help="Exit 1 when there is any finding (default: 0).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@executor_options
 @click.pass_context
 def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: str, max_prompts: int,
              cache_prompts: int, vocab_limit: int, soup: int, strings_per_generator: int, no_build: bool, profile: str,
              tolerances: str | None, threads: int, seed: int, timeout: float, out_dir: str | None,
-             html_dir: str | None, db: str | None, cache_dir: str | None, fail_on_findings: bool, quiet: bool) -> None:
+             html_dir: str | None, db: str | None, cache_dir: str | None, fail_on_findings: bool, quiet: bool,
+             **executor: Any) -> None:
     """Point the differential tester at a real model: tokenizer, logit and cache/batching parts.
 
     \b
@@ -120,7 +124,8 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
         profile=tolerance_profile, seed=seed, threads=threads, timeout_s=timeout, max_prompts=max_prompts,
         cache_prompts=cache_prompts, vocab_limit=vocab_limit, strings_per_generator=strings_per_generator, soup=soup,
         progress=not quiet, command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-    results = Campaign(spec, chosen_suite, options, console=console).run()
+    factory = campaign_factory(spec, options, **executor)
+    results = Campaign(spec, chosen_suite, options, client_factory=factory, console=console).run()
     out.mkdir(parents=True, exist_ok=True)
     prompts = list(chosen_suite.prompts[: max_prompts or None])
     results["campaign"]["reproductions"] = write_reproductions(results, out, prompts)
@@ -141,3 +146,21 @@ def campaign(ctx: click.Context, model: str, engines: str, parts: str, suite: st
     for part in results["campaign"]["parts"]:
         click.echo(f"  {part['name']:9} {part['status']:8} {part['wall_s']:8.1f} s  {part['reason']}")
     sys.exit(1 if fail_on_findings and results["findings"] else 0)
+
+
+def campaign_factory(spec: Any, options: CampaignOptions, **executor: Any) -> Any:
+    """The client factory of ``--executor``: None (local workers) or Ray actors sized for the
+    campaign's larger part (its parts run one after another)."""
+    from enginebugs.difftest.executor import client_factory
+    from enginebugs.difftest.runner import RunOptions
+
+    run_options = RunOptions(timeout_s=options.timeout_s, load_timeout_s=max(600.0, options.timeout_s))
+    if executor.get("executor", "local") == "local":
+        return client_factory(spec, run_options, [], **executor)
+    from enginebugs.difftest.ray_executor import demand
+
+    from .plan import make_plan
+
+    plan = make_plan(spec, list(options.engines), 1, 1, options.threads)
+    largest = max((plan.logit_all, plan.cache_all), key=lambda configs: demand(configs)["CPU"])
+    return client_factory(spec, run_options, largest, **executor)

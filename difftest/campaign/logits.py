@@ -21,6 +21,7 @@ import numpy as np
 from enginebugs.difftest.checks import Outcome, RunData, precision_checks, sanity_checks
 from enginebugs.difftest.oracles import precision
 from enginebugs.difftest.protocol import EngineConfig, ModelSpec, PromptScores
+from enginebugs.difftest.runner import concurrently
 from enginebugs.difftest.session import Session
 from enginebugs.difftest.suites import Suite
 from enginebugs.difftest.tolerances import ToleranceProfile, pair_class
@@ -83,10 +84,12 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
     """Score and generate every prompt of ``suite`` with ``configs`` (the first is the reference)."""
     sessions = [Session(c, factory(c)) for c in configs]
     part = LogitPart(sessions)
-    for s in sessions:
-        status(f"loading {s.label}")
+    status(f"loading {len(sessions)} configurations")
+
+    def start(s: Session) -> None:
         s.start()
         advance(1)
+    concurrently(sessions, start)  # workers start (import their engines, load the model) side by side
     ref, others = sessions[0], [s for s in sessions[1:] if s.alive]
     if not ref.alive:
         return part
@@ -101,17 +104,22 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
             advance(len(sessions))
             continue
         status(f"prompt {j + 1}/{len(suite.prompts)} ({len(ids)} tokens)")
-        ref.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
-        ref.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
-        expected = _take_array(ref, ("scores", j))
-        advance(1)
-        for s in others:
+        arrays: dict[str, np.ndarray | None] = {}
+
+        def score(s: Session, j: int = j, ids: list[int] = ids) -> None:
             s.call(("scores", j), "prompt_logprobs", ids=ids, top_k=k, full=True)
             s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
-            actual = _take_array(s, ("scores", j))
+            arrays[s.label] = _take_array(s, ("scores", j))
+            advance(1)
+        # Every engine scores and continues the prompt at once (one worker each); the KLD, top-1 and
+        # Δp statistics are taken as soon as the prompt is done, so at most one full-vocabulary
+        # array per configuration is ever held.
+        concurrently([ref, *others], score)
+        expected = arrays.pop(ref.label)
+        for s in others:
+            actual = arrays.pop(s.label)
             if expected is not None and actual is not None and expected.shape == actual.shape:
                 stats[s.label].append((part.kinds[-1], chunked_position_stats(expected, actual, ids[1:])))
-            advance(1)
     data = RunData(sessions, ref, suite, profile, [], list(suite.prompts), part.prompt_ids,
                    vocab_size=model.vocab_size)
     for outcome in (*sanity_checks(data), *precision_checks(data, [])):
