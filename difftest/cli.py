@@ -268,3 +268,4 @@ def list_things() -> None:
 
 
 from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(campaign)  # noqa: E402,E702
+from enginebugs.difftest.serving.cli import serve; difftest.add_command(serve)  # noqa: E402,E702

@@ -1,0 +1,201 @@
+"""``difftest serve``: the serving oracles on a fake OpenAI-compatible server (clean: no finding;
+each planted bug: flagged), the CLI's outputs and errors, server lifecycle (no process left), and
+the real servers on the tiny model (slow)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from enginebugs.cli import main
+from enginebugs.difftest.serving import conventions
+from enginebugs.difftest.serving.oracles import CLASSES, ORACLES
+from enginebugs.difftest.serving.run import serve_run
+from enginebugs.difftest.serving.servers import LIVE, Server, ServerError, started, url_server
+from enginebugs.difftest.serving.suite import SuiteError, load_serving_suite
+from tests.serving_fake import FakeServer
+
+
+def run_fake(*bug_sets):
+    """One run over one fake server per bug set (``()`` is a clean one)."""
+    fakes = [FakeServer(bugs=b) for b in bug_sets]
+    urls = [f.__enter__() for f in fakes]
+    try:
+        servers = [url_server(u, i) for i, u in enumerate(urls)]
+        return serve_run(None, servers, load_serving_suite())
+    finally:
+        for f in fakes:
+            f.__exit__(None, None, None)
+
+
+def classes(result, label_prefix="url"):
+    return {(f.oracle, f.divergence_class) for f in result.findings if f.configs[0].startswith(label_prefix)}
+
+
+def test_clean_fake_passes():
+    result = run_fake(())
+    assert result.findings == [], [f.title for f in result.findings]
+    status = {o["oracle"]: o["status"] for o in result.oracles}
+    for oracle in ("serving.stream", "serving.stop", "serving.usage", "serving.logprobs", "serving.params",
+                   "serving.validation", "serving.concurrency"):
+        assert status[oracle] == "pass", oracle
+    assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("bug, expected", [
+    ("stop_kept", ("serving.stop", "stop-kept")),
+    ("usage_off_by_one", ("serving.usage", "usage-count")),
+    ("stream_drops_chunk", ("serving.stream", "stream-text")),
+    ("ignores_n", ("serving.params", "n-ignored")),
+])
+def test_planted_bug_is_flagged(bug, expected):
+    result = run_fake((bug,))
+    found = classes(result)
+    assert expected in found, found
+    finding = next(f for f in result.findings if (f.oracle, f.divergence_class) == expected)
+    assert "curl -sS" in finding.message and "127.0.0.1" in finding.message and "response: HTTP 200" in finding.message
+    symptom, _, root, component = CLASSES[expected[1]]
+    assert (finding.symptom, finding.root_cause, finding.component) == (symptom, root, component)
+    assert result.exit_code == 1
+
+
+def test_two_fakes_compared_side_by_side():
+    result = run_fake((), ("ignores_n",))
+    labels = {o["configs"][0] for o in result.oracles}
+    assert labels == {"url@unknown", "url1@unknown"}
+    assert {f.configs[0] for f in result.findings} == {"url1@unknown"}
+    cross = [o for o in result.oracles if o["oracle"] == "serving.reference" and len(o["configs"]) == 2]
+    assert cross and cross[0]["status"] == "pass"
+
+
+def test_conventions_are_not_findings():
+    observed = {"stop.usage": {"a": "counted", "b": "not counted"}, "validation.empty-prompt": {"a": "2xx", "b": "2xx"}}
+    diffs = conventions.differences(observed)
+    assert [d["convention"] for d in diffs] == ["stop.usage"]
+    assert conventions.covers("validation.max_tokens-zero") and not conventions.covers("stop.kept")
+
+
+def test_every_class_maps_onto_the_taxonomy():
+    from enginebugs.taxonomy import TAXONOMY
+
+    for symptom, subtype, root, component in CLASSES.values():
+        TAXONOMY.resolve("symptom", symptom)
+        TAXONOMY.resolve("root_cause", root)
+        TAXONOMY.resolve("component", component)
+    assert all(o.family == "serving" for o in ORACLES.values())
+
+
+def test_cli_outputs_and_store(tmp_path):
+    with FakeServer(bugs={"stop_kept"}) as url:
+        out = CliRunner().invoke(main, ["difftest", "serve", "--model", "none", "--servers", "", "--server-url", url,
+                                        "--json-out", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"),
+                                        "--markdown", str(tmp_path / "r.md"), "--db", str(tmp_path / "s.db"),
+                                        "--quiet"])
+    assert out.exit_code == 1, out.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["schema"] == "enginebugs.difftest/1"
+    stop = [f for f in data["findings"] if f["divergence_class"] == "stop-kept"]
+    assert stop and stop[0]["first_divergence"]["exchanges"][0]["curl"].startswith("curl ")
+    assert "serving.stop" in (tmp_path / "r.xml").read_text() and "serving.stop" in (tmp_path / "r.md").read_text()
+    from enginebugs.taxonomy.store import Store
+
+    with Store.open(str(tmp_path / "s.db"), readonly=True) as store:
+        assert store.conn.execute("SELECT count(*) FROM records WHERE kind='difftest'").fetchone()[0] == len(
+            data["findings"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--servers", "nosuch"], "unknown server 'nosuch'"),
+    (["--servers", ""], "no server"),
+    (["--servers", "llamacpp,llamacpp-server"], "duplicate servers"),
+    (["--suite", "nosuch.toml"], "cannot read serving suite"),
+    (["--json-out", "/nonexistent/dir/x.json"], "directory of /nonexistent/dir/x.json does not exist"),
+    (["--model", "none"], "--model none works with --server-url only"),
+])
+def test_cli_usage_errors(args, message, tmp_path):
+    out = CliRunner().invoke(main, ["difftest", "serve", *args])
+    assert out.exit_code == 2 and message in out.output, out.output
+    assert out.output.strip().splitlines()[-1].startswith("error:")
+
+
+def test_bad_suite(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("prompts = []\n")
+    with pytest.raises(SuiteError, match="non-empty list"):
+        load_serving_suite(str(bad))
+
+
+class SleeperServer(Server):
+    """A 'server' that never answers: the start times out and the process must be gone."""
+
+    name = "sleeper"
+
+    def build_command(self, model, port):
+        return [sys.executable, "-c", "import time; time.sleep(600)"]
+
+
+class ChildSpawner(Server):
+    """A server that answers /v1/models and has a child of its own (as vLLM has)."""
+
+    name = "spawner"
+
+    def build_command(self, model, port):
+        code = ("import subprocess,sys,json,http.server as h;"
+                "subprocess.Popen([sys.executable,'-c','import time; time.sleep(600)']);"
+                "B=type('B',(h.BaseHTTPRequestHandler,),{'log_message':lambda *a:None,"
+                "'do_GET':lambda s:(s.send_response(200),s.end_headers(),"
+                "s.wfile.write(json.dumps({'data':[{'id':'m'}]}).encode()))});"
+                f"h.HTTPServer(('127.0.0.1',{port}),B).serve_forever()")
+        return [sys.executable, "-c", code]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_servers_leave_no_process():
+    spawner, sleeper = ChildSpawner(), SleeperServer()
+    with started([spawner, sleeper], None, timeout_s=3) as (up, failed):
+        assert up == [spawner] and isinstance(failed["sleeper"], ServerError)
+        pgid = spawner.proc.pid
+        assert _group_alive(pgid)
+    deadline = time.monotonic() + 10
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(pgid) and not LIVE
+
+
+def test_server_dies_with_the_tester(tmp_path):
+    """SIGKILL the tester: the kernel's parent-death signal takes the server down."""
+    marker = tmp_path / "pid"
+    code = ("import sys,time; sys.path[:0]=[%r];"
+            "from tests.test_serving import ChildSpawner; from enginebugs.difftest.serving.servers import started;"
+            "s=ChildSpawner(); cm=started([s], None, timeout_s=20); cm.__enter__();"
+            "open(%r,'w').write(str(s.proc.pid)); time.sleep(600)") % (os.getcwd(), str(marker))
+    tester = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server_pid = int(marker.read_text())
+    tester.send_signal(signal.SIGKILL)
+    tester.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(server_pid, signal.SIGKILL)
+        pytest.fail("the server outlived the tester")
