@@ -165,7 +165,7 @@ def _group_alive(pgid: int) -> bool:
 
 def test_servers_leave_no_process():
     spawner, sleeper = ChildSpawner(), SleeperServer()
-    with started([spawner, sleeper], None, timeout_s=3) as (up, failed):
+    with started([spawner, sleeper], None, timeout_s=1.5) as (up, failed):
         assert up == [spawner] and isinstance(failed["sleeper"], ServerError)
         pgid = spawner.proc.pid
         assert _group_alive(pgid)
@@ -199,3 +199,59 @@ def test_server_dies_with_the_tester(tmp_path):
     else:
         os.killpg(server_pid, signal.SIGKILL)
         pytest.fail("the server outlived the tester")
+
+
+# -- the real servers on the tiny model ------------------------------------------------------------
+def _short_suite():
+    from enginebugs.difftest.serving.suite import InvalidCase, ServingSuite
+
+    return ServingSuite(name="short", prompts=["The cat sat on", "1, 2, 3,"],
+                        chats=[("user", [{"role": "user", "content": "Hi"}])], parts=["Hello", "world"],
+                        invalid=[InvalidCase("negative-temperature", "completions",
+                                             {"prompt": "Hi", "max_tokens": 2, "temperature": -1.0}, "reject")],
+                        max_tokens=6, concurrency=2)
+
+
+def _assert_ran_and_gone(result, servers):
+    for s in servers:
+        assert not LIVE and s.proc.poll() is not None
+        with pytest.raises(OSError):
+            import socket
+
+            socket.create_connection(("127.0.0.1", int(s.base_url.rsplit(":", 1)[1])), timeout=1).close()
+    configs = {c["engine"]: c for c in result.run["configs"]}
+    for s in servers:
+        assert configs[s.name]["status"] == "ok", configs[s.name]
+        assert configs[s.name]["fingerprint"]["version"] != "unknown"
+    ran = {(o["oracle"], o["configs"][0]) for o in result.oracles if o["status"] != "skip"}
+    for s in servers:
+        for oracle in ("serving.stream", "serving.usage", "serving.params", "serving.validation",
+                       "serving.concurrency"):
+            assert (oracle, s.label) in ran, (oracle, s.label)
+
+
+@pytest.mark.slow
+@pytest.mark.engines
+def test_tiny_model_through_llamacpp_and_transformers_servers(tiny_model):
+    from enginebugs.difftest.serving.servers import LlamaCppServer, TransformersServer
+
+    servers = [LlamaCppServer(), TransformersServer()]
+    for s in servers:
+        if s.available():
+            pytest.skip(s.available())
+    result = serve_run(tiny_model, servers, _short_suite())
+    _assert_ran_and_gone(result, servers)
+    assert "--type_k" in servers[0].fingerprint()["flags"] and servers[0].fingerprint()["request_defaults"] == {
+        "repeat_penalty": 1.0}
+
+
+@pytest.mark.slow
+@pytest.mark.engines
+def test_tiny_model_through_vllm_server(tiny_model):
+    from enginebugs.difftest.serving.servers import VllmServer
+
+    server = VllmServer()
+    if server.available():
+        pytest.skip(server.available())
+    result = serve_run(tiny_model, [server], _short_suite())
+    _assert_ran_and_gone(result, [server])

@@ -25,6 +25,8 @@ TABLE: tuple[Convention, ...] = (
                "0 | 1"),
     Convention("utf8.incomplete", "How a logprobs token holding an incomplete UTF-8 sequence is shown",
                "empty string | U+FFFD | bytes:\\xNN | raw bytes decoded with replacement"),
+    Convention("utf8.invalid_text", "Bytes that do not form valid UTF-8 in the generated text",
+               "U+FFFD | dropped"),
     Convention("logprobs.text_offset_origin", "Where logprobs.text_offset counts from",
                "prompt start (OpenAI legacy) | completion start"),
     Convention("stream.usage", "Whether a stream carries usage without stream_options.include_usage",

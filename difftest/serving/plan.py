@@ -46,7 +46,7 @@ def stop_strings(text: str) -> tuple[str | None, str | None]:
     start = max(1, len(text) // 2)
     for i in range(start, len(text) - 1):
         candidate = text[i:i + 2]
-        if candidate.strip() and text.find(candidate) >= max(1, len(text) // 4):
+        if candidate.strip() and "\ufffd" not in candidate and text.find(candidate) >= max(1, len(text) // 4):
             mid = candidate
             break
     return mid, (first or None)
