@@ -51,7 +51,7 @@ def serve(model: str, server_names: str, urls: tuple[str, ...], suite: str, time
     \b
     Exit status: 0 no finding, 1 findings, 2 usage or input error.
     """
-    from enginebugs.difftest.cli import resolve_model
+    from enginebugs.difftest.cli import _split, resolve_model
     from enginebugs.difftest.report_io import print_summary, write_junit, write_markdown
     from enginebugs.difftest.serving.run import serve_run
     from enginebugs.difftest.serving.servers import server_named, url_server
@@ -99,7 +99,3 @@ def serve(model: str, server_names: str, urls: tuple[str, ...], suite: str, time
     if json_flag:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     sys.exit(result.exit_code)
-
-
-def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
