@@ -255,3 +255,23 @@ def test_tiny_model_through_vllm_server(tiny_model):
         pytest.skip(server.available())
     result = serve_run(tiny_model, [server], _short_suite())
     _assert_ran_and_gone(result, [server])
+
+
+@pytest.mark.parametrize("generation_prompt, flagged", [("<assistant>", False), ("", True)])
+def test_chat_template_against_the_reference(generation_prompt, flagged):
+    """The fake renders <role>content...<assistant>; a reference template that renders the same passes,
+    one whose assistant turn is not opened is flagged."""
+    from enginebugs.difftest.serving.oracles import Reference, chat_oracle
+    from enginebugs.difftest.serving.plan import record_server
+    from tests.serving_fake import tokenize
+
+    suite = load_serving_suite()
+    render = lambda ms: "".join(f"<{m['role']}>{m['content']}" for m in ms) + generation_prompt  # noqa: E731
+    with FakeServer() as url:
+        server = url_server(url)
+        server.start(None)
+        rec = record_server(server, suite)
+    checks = chat_oracle(rec, suite.chats, suite.parts, Reference(chat_ids=lambda ms: tokenize(render(ms))))
+    failed = {c.divergence_class for c in checks if not c.ok and c.skipped is None}
+    assert failed == ({"chat-template"} if flagged else set()), [c.message for c in checks if not c.ok]
+    assert any(c.ok and c.skipped is None and c.case.startswith("chat/") for c in checks) is not flagged

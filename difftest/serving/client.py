@@ -77,6 +77,8 @@ class Exchange:
                 if piece is None:
                     piece = (c.get("delta") or {}).get("content") or ""
                 f["text"] += piece
+                if c.get("token_ids") is not None:  # vLLM return_token_ids
+                    f["token_ids"] = f.get("token_ids", []) + list(c["token_ids"])
                 if c.get("finish_reason"):
                     f["finish_reason"] = c["finish_reason"]
         return [folded[i] for i in sorted(folded)]

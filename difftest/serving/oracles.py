@@ -96,9 +96,9 @@ class Reference:
     """What the model itself says, for the servers to be compared with (all optional)."""
 
     prompt_tokens: Callable[[str], int] | None = None
-    #: messages -> prompt token count under the model's chat template; raises LookupError when the
+    #: messages -> prompt token ids under the model's chat template; raises LookupError when the
     #: model has no template.
-    chat_tokens: Callable[[list[dict[str, Any]]], int] | None = None
+    chat_ids: Callable[[list[dict[str, Any]]], list[int]] | None = None
 
 
 def _fail(oracle: str, label: str, cls: str, message: str, *exchanges: Exchange, case: str = "") -> Check:
@@ -117,6 +117,13 @@ def _unusable(oracle: str, label: str, ex: Exchange | None, case: str) -> Check 
         return None
     cls = {"5xx": "server-error", "no-response": "no-response"}.get(ex.status_class, "request-failed")
     return _fail(oracle, label, cls, f"{case}: {ex.summary(300)}", ex, case=case)
+
+
+def _token_ids(ex: Exchange, index: int = 0) -> list[int] | None:
+    """The generated token ids where the server returns them (vLLM ``return_token_ids``)."""
+    choices = ex.choices()
+    ids = choices[index].get("token_ids") if len(choices) > index else None
+    return list(ids) if ids is not None else None
 
 
 def _tokens(ex: Exchange, index: int = 0) -> list[str] | None:
@@ -161,7 +168,11 @@ def stream_oracle(rec: Recording, n_prompts: int, chats: list[str]) -> list[Chec
             out.append(_fail(o, rec.label, "stream-cut", f"{stream_key}: no chunk carries a finish_reason",
                              streamed, case=stream_key))
         a, b = _text(whole), _text(streamed)
-        if a != b:
+        ia, ib = _token_ids(whole), _token_ids(streamed)
+        if ia is not None and ib is not None and ia != ib:
+            out.append(_fail(o, rec.label, "stream-text", f"{stream_key}: streamed token ids {ib} != non-streamed "
+                             f"{ia}", whole, streamed, case=stream_key))
+        elif a != b:
             out.append(_fail(o, rec.label, "stream-text", f"{stream_key}: streamed text {b!r} != non-streamed {a!r}",
                              whole, streamed, case=stream_key))
         elif _finish(streamed) not in (None, _finish(whole)):
@@ -226,7 +237,8 @@ def usage_oracle(rec: Recording, n_prompts: int, max_tokens: int) -> list[Check]
         if bad:
             out.append(bad)
             continue
-        usage, tokens, finish = ex.usage() or {}, _tokens(ex), _finish(ex)
+        usage, finish = ex.usage() or {}, _finish(ex)
+        tokens = _token_ids(ex) if _token_ids(ex) is not None else _tokens(ex)
         done = usage.get("completion_tokens")
         problems = []
         if usage and usage.get("total_tokens") != (usage.get("prompt_tokens") or 0) + (done or 0):
@@ -323,14 +335,17 @@ def _utf8_style(tokens: list[str]) -> str:
 def params_oracle(rec: Recording, prompt0: str) -> list[Check]:
     """echo, n, seed and logit_bias must change the answer the way the API says."""
     o, out = "serving.params", []
-    echo = rec.get("echo")
-    if not _unusable(o, rec.label, echo, "echo"):
-        text = _text(echo)
-        out.append(_pass(o, rec.label, "echo") if text.startswith(prompt0) else
-                   _fail(o, rec.label, "echo-ignored", f"echo: text {text!r} does not start with the prompt "
-                         f"{prompt0!r}", echo, case="echo"))
-    else:
-        out.append(_unusable(o, rec.label, echo, "echo"))
+    for key in ("echo", "echo-stream"):
+        echo = rec.get(key)
+        if echo is None:
+            continue
+        if not _unusable(o, rec.label, echo, key):
+            text = _text(echo)
+            out.append(_pass(o, rec.label, key) if text.startswith(prompt0) else
+                       _fail(o, rec.label, "echo-ignored", f"{key}: text {text!r} does not start with the prompt "
+                             f"{prompt0!r}", echo, case=key))
+        else:
+            out.append(_unusable(o, rec.label, echo, key))
     n = rec.get("n")
     bad = _unusable(o, rec.label, n, "n")
     out.append(bad or (_pass(o, rec.label, "n") if len(n.choices()) == 2 else
@@ -377,9 +392,9 @@ def chat_oracle(rec: Recording, chats: list[tuple[str, list[dict[str, Any]]]], p
         key = f"chat/{name}"
         ex = rec.get(key)
         want, no_template = None, False
-        if reference.chat_tokens is not None:
+        if reference.chat_ids is not None:
             try:
-                want = reference.chat_tokens(messages)
+                want = reference.chat_ids(messages)
             except LookupError:
                 no_template = True
         if no_template:
@@ -392,11 +407,17 @@ def chat_oracle(rec: Recording, chats: list[tuple[str, list[dict[str, Any]]]], p
             out.append(bad)
             continue
         got = (ex.usage() or {}).get("prompt_tokens")
+        ids = ex.response.get("prompt_token_ids") if isinstance(ex.response, dict) else None
         if want is None or got is None:
             out.append(Check(o, (rec.label,), skipped="no reference template or no usage", case=key))
-        elif got != want:
+        elif ids is not None and list(ids) != want:
+            at = next((i for i, (x, y) in enumerate(zip(ids, want)) if x != y), min(len(ids), len(want)))
+            out.append(_fail(o, rec.label, "chat-template", f"{key}: prompt token ids differ from the model's chat "
+                             f"template (apply_chat_template, add_generation_prompt) at position {at}: "
+                             f"{list(ids)[at:at + 8]} vs {want[at:at + 8]}", ex, case=key))
+        elif got != len(want):
             out.append(_fail(o, rec.label, "chat-template", f"{key}: prompt_tokens {got}, the model's chat template "
-                             f"(apply_chat_template, add_generation_prompt) gives {want}", ex, case=key))
+                             f"(apply_chat_template, add_generation_prompt) gives {len(want)}", ex, case=key))
         else:
             out.append(_pass(o, rec.label, key))
     ex = rec.get("parts")

@@ -96,6 +96,7 @@ def record_server(server: Server, suite: ServingSuite, tokenize: Callable[[str],
 
     progress(f"{server.label}: echo, n, seed, logit_bias")
     go("echo", "completions", {"prompt": p0, "max_tokens": 4, "temperature": 0.0, "echo": True})
+    go("echo-stream", "completions", {"prompt": p0, "max_tokens": 4, "temperature": 0.0, "echo": True, "stream": True})
     go("n", "completions", {"prompt": p0, "max_tokens": n, "temperature": 1.0, "n": 2, "seed": 5})
     for key, seed in (("seed-a", 7), ("seed-b", 7), ("seed-c", 8)):
         go(key, "completions", {"prompt": p0, "max_tokens": n, "temperature": 1.0, "seed": seed})

@@ -33,14 +33,14 @@ def reference_for(model) -> tuple[Reference, Callable[[str], list[int]] | None]:
     except Exception:  # noqa: BLE001 - no reference is a skip, not a crash
         return Reference(), None
 
-    def chat_tokens(messages: list[dict[str, Any]]) -> int:
+    def chat_ids(messages: list[dict[str, Any]]) -> list[int]:
         if not getattr(tok, "chat_template", None):
             raise LookupError("the model has no chat template")
         ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        ids = ids.get("input_ids", ids) if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-        return len(ids)
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        return [int(i) for i in ids]
 
-    return (Reference(prompt_tokens=lambda text: len(tok(text)["input_ids"]), chat_tokens=chat_tokens),
+    return (Reference(prompt_tokens=lambda text: len(tok(text)["input_ids"]), chat_ids=chat_ids),
             lambda text: list(tok(text, add_special_tokens=False)["input_ids"]))
 
 

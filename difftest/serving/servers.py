@@ -253,6 +253,8 @@ class VllmServer(Server):
     prefix caching on (vLLM's default). 26 s or more to start on 2 cores."""
 
     name = "vllm-server"
+    #: vLLM returns the prompt's and each choice's token ids: the oracles compare those exactly.
+    request_defaults: dict[str, Any] = field(default_factory=lambda: {"return_token_ids": True})
     python: str = ""
 
     def available(self) -> str:
