@@ -433,6 +433,9 @@ def chat_oracle(rec: Recording, chats: list[tuple[str, list[dict[str, Any]]]], p
             else:
                 out.append(_fail(o, rec.label, "content-parts", f"parts: text parts {parts} give prompt_tokens {got}, "
                                  f"matching no joined string ('', ' ', '\\n')", ex, case="parts"))
+        elif ex.status_class == (rec.get("parts-joined/empty") or ex).status_class:
+            out.append(Check(o, (rec.label,), skipped=f"content parts and the joined string both HTTP {ex.status}",
+                             case="parts"))
         elif ex.status_class == "4xx" and (rec.get("parts-joined/empty") or ex).ok:
             out.append(_fail(o, rec.label, "rejects-valid", f"parts: content parts rejected: {ex.summary(300)}",
                              ex, case="parts"))
