@@ -3,6 +3,7 @@ each planted bug: flagged), the CLI's outputs and errors, server lifecycle (no p
 the real servers on the tiny model (slow)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -175,20 +176,22 @@ def test_servers_leave_no_process():
     assert not _group_alive(pgid) and not LIVE
 
 
-def test_server_dies_with_the_tester(tmp_path):
-    """SIGKILL the tester: the kernel's parent-death signal takes the server down."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+def test_server_dies_with_the_tester(tmp_path, sig):
+    """SIGKILL the tester (the kernel's parent-death signal takes the server down), Ctrl-C it (the
+    context manager stops the server) or SIGTERM it (the handler kills the process groups)."""
     marker = tmp_path / "pid"
     code = ("import sys,time; sys.path[:0]=[%r];"
             "from tests.test_serving import ChildSpawner; from enginebugs.difftest.serving.servers import started;"
-            "s=ChildSpawner(); cm=started([s], None, timeout_s=20); cm.__enter__();"
-            "open(%r,'w').write(str(s.proc.pid)); time.sleep(600)") % (os.getcwd(), str(marker))
+            "s=ChildSpawner()\nwith started([s], None, timeout_s=20):\n"
+            "    open(%r,'w').write(str(s.proc.pid)); time.sleep(600)") % (os.getcwd(), str(marker))
     tester = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 30
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     server_pid = int(marker.read_text())
-    tester.send_signal(signal.SIGKILL)
-    tester.wait()
+    tester.send_signal(sig)
+    tester.wait(30)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -199,6 +202,11 @@ def test_server_dies_with_the_tester(tmp_path):
     else:
         os.killpg(server_pid, signal.SIGKILL)
         pytest.fail("the server outlived the tester")
+    if sig != signal.SIGKILL:
+        assert not _group_alive(server_pid), "a child of the server outlived the tester"
+    else:  # the server got SIGTERM from the kernel; stopping its own children is the server's job
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server_pid, signal.SIGKILL)
 
 
 # -- the real servers on the tiny model ------------------------------------------------------------

@@ -28,7 +28,8 @@ def _stop_kept(ex):
 
 
 CASES = {
-    # name: (server, endpoint, body, reproduced(exchange) -> bool, what the API says)
+    # name: (server, endpoint, body, reproduced(exchange) -> bool or (control body change,
+    #        reproduced(exchange, control) -> bool), what the API says)
     "transformers-stop-kept": ("transformers", "completions", {"prompt": P, "max_tokens": 12, "temperature": 0,
                                                                "stop": [" S"]},
                                _stop_kept, "the returned text never contains the stop sequence"),
@@ -36,8 +37,9 @@ CASES = {
                                                                     "stream": True},
                                     lambda ex: ex.ok and not ex.done, "a stream ends with data: [DONE]"),
     "transformers-temperature-greedy": ("transformers", "completions", {"prompt": P, "max_tokens": 12,
-                                                                        "temperature": 1.0, "n": 1, "seed": 8},
-                                        None, "temperature 1 samples (text differs from greedy for some seed)"),
+                                                                        "temperature": 1.0, "seed": 8},
+                                        ({"temperature": 0}, lambda ex, control: ex.ok and _text(ex) == _text(control)),
+                                        "temperature 1 samples (text differs from greedy for some seed)"),
     "transformers-logit-bias-ignored": ("transformers", "completions", {"prompt": P, "max_tokens": 4, "temperature": 0,
                                                                         "logit_bias": {"1123": -100}},
                                         lambda ex: ex.ok and (_text(ex) or "").startswith(" S"),
@@ -51,8 +53,9 @@ CASES = {
                                          lambda ex: ex.status_class == "5xx", "a validation error is a 4xx (422/400)"),
     "llamacpp-content-parts-dropped": ("llamacpp", "chat", {"messages": [{"role": "user", "content": [
         {"type": "text", "text": "Hello world, please answer at length"}]}], "max_tokens": 1, "temperature": 0},
-                                       lambda ex: ex.ok and (ex.usage() or {}).get("prompt_tokens", 99) < 12,
-                                       "text content parts reach the prompt (prompt_tokens counts them)"),
+                                       ({"messages": [{"role": "user", "content": ""}]},
+                                        lambda ex, control: ex.ok and ex.usage() == control.usage()),
+                                       "text content parts reach the prompt (more prompt_tokens than empty content)"),
     "llamacpp-logprobs-short": ("llamacpp", "completions", {"prompt": "Once upon a time, in a small village,",
                                                             "max_tokens": 12, "temperature": 0, "logprobs": 2},
                                 lambda ex: ex.ok and len(ex.choices()[0]["logprobs"]["tokens"])
@@ -81,9 +84,11 @@ def main(names: list[str]) -> int:
                 print(f"{name}: {kind} did not start: {failed.get(s.name)}")
                 continue
             ex = send(s.label, s.base_url, endpoint, {**s.request_defaults, "model": s.model_id, **body})
-            if check is None:  # greedy vs temperature 1 needs a second request
-                greedy = send(s.label, s.base_url, endpoint, {"model": s.model_id, **body, "temperature": 0})
-                hit = ex.ok and _text(ex) == _text(greedy)
+            if isinstance(check, tuple):  # compared with a control request
+                change, check = check
+                control = send(s.label, s.base_url, endpoint, {**s.request_defaults, "model": s.model_id, **body,
+                                                               **change})
+                hit = bool(check(ex, control))
             else:
                 hit = bool(check(ex))
             reproduced += hit
