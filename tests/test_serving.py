@@ -203,6 +203,9 @@ def test_server_dies_with_the_tester(tmp_path, sig):
         os.killpg(server_pid, signal.SIGKILL)
         pytest.fail("the server outlived the tester")
     if sig != signal.SIGKILL:
+        deadline = time.monotonic() + 10
+        while _group_alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert not _group_alive(server_pid), "a child of the server outlived the tester"
     else:  # the server got SIGTERM from the kernel; stopping its own children is the server's job
         with contextlib.suppress(ProcessLookupError):
