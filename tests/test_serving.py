@@ -104,6 +104,7 @@ def test_cli_outputs_and_store(tmp_path):
     stop = [f for f in data["findings"] if f["divergence_class"] == "stop-kept"]
     assert stop and stop[0]["first_divergence"]["exchanges"][0]["curl"].startswith("curl ")
     assert "serving.stop" in (tmp_path / "r.xml").read_text() and "serving.stop" in (tmp_path / "r.md").read_text()
+    assert "## Convention differences" in (tmp_path / "r.md").read_text()
     from enginebugs.taxonomy.store import Store
 
     with Store.open(str(tmp_path / "s.db"), readonly=True) as store:

@@ -87,6 +87,7 @@ def serve(model: str, server_names: str, urls: tuple[str, ...], suite: str, time
         write_junit(result, junit)
     if markdown:
         write_markdown(result, markdown)
+        _append_conventions(result, markdown)
     if db:
         from enginebugs.difftest.findings import save_findings
 
@@ -99,3 +100,13 @@ def serve(model: str, server_names: str, urls: tuple[str, ...], suite: str, time
     if json_flag:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     sys.exit(result.exit_code)
+
+
+def _append_conventions(result, path: str) -> None:
+    """The convention differences (not findings) under the shared markdown report."""
+    lines = ["", "## Convention differences (left open by the OpenAI API; not findings)", ""]
+    diffs = result.metrics.get("conventions", [])
+    lines += [f"- **{d['convention']}** ({d['question']}): " + ", ".join(f"{k} = {v}" for k, v in d["values"].items())
+              for d in diffs] or ["None."]
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")

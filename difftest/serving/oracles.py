@@ -246,8 +246,10 @@ def usage_oracle(rec: Recording, n_prompts: int, max_tokens: int) -> list[Check]
                              f"{usage.get('prompt_tokens')} + completion_tokens {done}"))
         if tokens is not None and done is not None and len(tokens) != done:
             problems.append(("usage-count", f"completion_tokens {done} but {len(tokens)} tokens returned"))
-        count = len(tokens) if tokens is not None else done
-        if count is not None and count > limit:
+        count = done if done is not None else len(tokens) if tokens is not None else None
+        if tokens is not None and len(tokens) > limit:
+            problems.append(("max-tokens", f"{len(tokens)} tokens returned with max_tokens {limit}"))
+        elif count is not None and count > limit:
             problems.append(("max-tokens", f"{count} tokens returned with max_tokens {limit}"))
         if count is not None and count < limit and finish == "length":
             problems.append(("finish-reason", f"finish_reason length after {count} of max_tokens {limit}"))
