@@ -61,6 +61,10 @@ CASES = {
                                 lambda ex: ex.ok and len(ex.choices()[0]["logprobs"]["tokens"])
                                 != ex.usage()["completion_tokens"],
                                 "one logprobs entry per generated token (usage.completion_tokens)"),
+    "llamacpp-echo-stream-missing": ("llamacpp", "completions", {"prompt": P, "max_tokens": 4, "temperature": 0,
+                                                                 "echo": True, "stream": True},
+                                     lambda ex: ex.ok and not (_text(ex) or "").startswith(P),
+                                     "echo=true puts the prompt in front of the streamed text too"),
     "llamacpp-n-ignored": ("llamacpp", "completions", {"prompt": P, "max_tokens": 4, "temperature": 1.0, "n": 2},
                            lambda ex: ex.ok and len(ex.choices()) == 1, "n=2 returns two choices"),
 }
