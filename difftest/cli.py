@@ -347,3 +347,4 @@ from enginebugs.difftest.campaign.cli import campaign; difftest.add_command(camp
 from enginebugs.difftest.explain import explain; difftest.add_command(explain)  # noqa: E402,E702
 from enginebugs.difftest.calibrate import calibrate; difftest.add_command(calibrate)  # noqa: E402,E702
 from enginebugs.difftest.matrix_cli import matrix; difftest.add_command(matrix)  # noqa: E402,E702
+from enginebugs.difftest.serving.cli import serve; difftest.add_command(serve)  # noqa: E402,E702

@@ -20,7 +20,8 @@ from tests.paths import ROOT, SHARED_CSV
 #: Data files the code reads; each must travel inside the wheel.
 DATA_FILES = ("enginebugs/datasets/paper/dataset.csv", "enginebugs/datasets/paper/LICENSE",
               "enginebugs/datasets/paper/PROVENANCE.md", "enginebugs/datasets/seed_reports.jsonl",
-              "enginebugs/datasets/prompts/default.toml", "enginebugs/datasets/tokenizer_edge_cases.txt",
+              "enginebugs/datasets/prompts/default.toml", "enginebugs/datasets/serving/requests.toml",
+              "enginebugs/datasets/tokenizer_edge_cases.txt",
               "enginebugs/datasets/tokenizer_corpus/prose.txt", "enginebugs/taxonomy/data/taxonomy.toml",
               "enginebugs/difftest/data/tolerances.toml", "enginebugs/mining/presets.toml")
 
