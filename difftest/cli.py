@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -79,15 +80,14 @@ def _engine_for(config, known_engines: dict):
     """The (unloaded) engine object a configuration runs, looking through a planted-fault wrapper
     to the engine it wraps."""
     from enginebugs.difftest.engines.registry import create_engine
+    from enginebugs.difftest.versions import engine_of
 
-    engine = create_engine(config.engine)
-    if hasattr(engine, "inner"):  # a planted-fault wrapper
+    if hasattr(create_engine(config.engine), "inner"):  # a planted-fault wrapper
         wrapped = config.options.get("wraps", "transformers")
         if wrapped not in known_engines:
             raise UserError(f"{config.label}: wraps unknown engine {wrapped!r} "
                             f"(known: {', '.join(sorted(known_engines))})")
-        engine = create_engine(wrapped)
-    return engine
+    return engine_of(config)
 
 
 def _knobs_of(config, known_engines: dict) -> dict | None:
@@ -100,7 +100,7 @@ def preflight_configs(spec, configs: list) -> None:
     """Refuse, before any engine starts, a configuration the model cannot provide (``llamacpp:q4_K``
     on a model without Q4_K weights) or a knob value of the wrong type (``n_batch=abc``)."""
     from enginebugs.difftest.engines.registry import available_engines
-    from enginebugs.difftest.protocol import EngineConfig, Unsupported
+    from enginebugs.difftest.protocol import Unsupported
 
     known = available_engines()
     for c in configs:
@@ -108,7 +108,7 @@ def preflight_configs(spec, configs: list) -> None:
         check = getattr(engine, "preflight", None)
         if check is None:
             continue
-        own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k != "wraps"}, c.label)
+        own = replace(c, options={k: v for k, v in c.options.items() if k != "wraps"})
         try:
             check(spec, own)
         except (Unsupported, ValueError) as exc:
@@ -118,17 +118,17 @@ def preflight_configs(spec, configs: list) -> None:
 def _with_threads(config, knobs: dict | None, threads: int):
     """Pin the thread count where the engine has a ``threads`` knob the configuration leaves
     unset; the label stays the same (the fingerprint records the threads)."""
-    from enginebugs.difftest.protocol import EngineConfig
 
     if threads <= 0 or knobs is None or "threads" not in knobs or "threads" in config.options:
         return config
-    return EngineConfig(config.engine, config.dtype, {**config.options, "threads": threads}, config.label)
+    return replace(config, options={**config.options, "threads": threads})
 
 
 def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, ...], threads: int = 0) -> list:
     """The configurations of a run from ``--engines`` / ``--configs`` (see ``run --help``)."""
     from enginebugs.difftest.engines.registry import PluginError, available_engines, register_plugin
     from enginebugs.difftest.runner import default_configs, parse_config
+    from enginebugs.difftest.versions import config_env
 
     for ref in plugins:
         try:
@@ -161,7 +161,26 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
             raise UserError(f"{c.label}: {c.engine} does not understand option(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(knobs)) or 'none'}")
         checked.append(_with_threads(c, knobs, threads))
+        try:
+            config_env(c)  # versioned: the pins are in the adapter's supported range
+        except ValueError as exc:
+            raise UserError(f"{c.label}: {exc}") from None
     return checked
+
+
+def prepare_envs(configs: list, console: Console) -> None:
+    """Build (once; then reused from the cache) the worker environment of every versioned configuration."""
+    from enginebugs.difftest.envs import EnvError, ensure
+    from enginebugs.difftest.versions import config_env
+
+    for c in configs:
+        env = config_env(c)
+        if env is None:
+            continue
+        try:
+            ensure(env, progress=_progress_printer(console))
+        except EnvError as exc:
+            raise UserError(f"{c.label}: cannot build its environment: {exc}") from None
 
 
 @difftest.command()
@@ -227,6 +246,7 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     console = Console(stderr=True)
     spec = resolve_model(model, cache_dir, console)
     preflight_configs(spec, config_list)
+    prepare_envs(config_list, console)
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
                          progress=not quiet, plugins=plugins,
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))

@@ -25,6 +25,8 @@ class TransformersEngine(EngineBase):
     packages = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "numpy")
     option_defaults = {"use_cache": True, "threads": None, "attn_implementation": None}
     dtypes = tuple(DTYPES)
+    package = "transformers"
+    supported = {"transformers": ">=4.50", "tokenizers": ">=0.15"}  # Gemma 3 appeared in 4.50
 
     def weights_key(self, dtype: str) -> str:
         return "hf"
