@@ -162,7 +162,10 @@ def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress
     if spec.flavour == "overlay":
         site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                    check=True, capture_output=True, text=True).stdout.strip())
-        (site / "_enginebugs_base.pth").write_text("\n".join(spec.base) + "\n")
+        # addsitedir, not a bare path: the base's own .pth files (the project's editable finder,
+        # a worktree's link to the main venv) must apply too; the base goes after the venv's own.
+        (site / "_enginebugs_base.pth").write_text(
+            "".join(f"import site; site.addsitedir({d!r})\n" for d in spec.base))
     _source_wheels(spec, python, cache_dir, say)
     extra = ["--find-links", str(wheels_dir(cache_dir))]
     reqs = list(spec.requirements) + ([TORCH_PIN] if spec.flavour == "isolated" else [])
