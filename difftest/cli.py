@@ -267,6 +267,52 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     sys.exit(result.exit_code)
 
 
+@difftest.command("envs")
+@click.option("--build", "build", metavar="CONFIGS",
+              help="Build (or find) the environments of these versioned configurations, e.g. "
+                   "transformers@5.23.0:f32,transformers@5.24.0:f32:with=tokenizers==0.22.1.")
+@click.option("--prune", is_flag=True, help="Remove the cached environments (all but those --build names).")
+@click.option("--json", "json_flag", is_flag=True, help="Print the list as JSON.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache directory.")
+def envs_command(build: str | None, prune: bool, json_flag: bool, cache_dir: str | None) -> None:
+    """List, build and prune the cached worker environments of versioned configurations.
+
+    \b
+    A configuration engine@version (plus with=pkg==ver+pkg==ver) runs in its own environment:
+    one per resolved requirement set and Python version, built on first use, reused afterwards.
+    """
+    from enginebugs.difftest import envs
+    from enginebugs.difftest.versions import config_env
+
+    console = Console(stderr=True)
+    keep = set()
+    for c in build_configs(None, build, ()) if build else []:
+        spec = config_env(c)
+        if spec is None:
+            raise UserError(f"{c.label} pins no version; nothing to build")
+        try:
+            python = envs.ensure(spec, cache_dir, progress=_progress_printer(console))
+        except envs.EnvError as exc:
+            raise UserError(f"{c.label}: cannot build its environment: {exc}") from None
+        keep.add(python.parent.parent)
+    if prune:
+        for info in envs.prune(cache_dir, keep):
+            console.print(f"removed {info.path.name} ({info.size_bytes / 2**20:.0f} MiB)")
+    rows = envs.list_envs(cache_dir)
+    if json_flag:
+        click.echo(json.dumps([{**vars(r), "path": str(r.path)} for r in rows], indent=1))
+        return
+    if not rows:
+        click.echo(f"no worker environments in {envs.envs_root(cache_dir)}")
+        return
+    for r in rows:
+        state = "" if r.complete else "  (incomplete: a build was interrupted)"
+        built = f", built in {r.built_in_s:.0f} s" if r.built_in_s is not None else ""
+        click.echo(f"{r.size_bytes / 2**20:7.0f} MiB  py{r.python} {r.flavour:8} {' '.join(r.requirements) or '?'}"
+                   f"{built}{state}\n           {r.path}")
+    click.echo(f"{sum(r.size_bytes for r in rows) / 2**20:7.0f} MiB  total, {len(rows)} environment(s)")
+
+
 @difftest.command("list")
 def list_things() -> None:
     """Print the oracles, prompt suites, tolerance profiles and planted-fault plugins."""

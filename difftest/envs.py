@@ -129,7 +129,7 @@ def ensure(spec: EnvSpec, cache_dir: Path | str | None = None, progress: Progres
 
 
 def _pip(python: Path, *args: str) -> None:
-    cmd = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args]
+    cmd = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check", "-q", *args]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         tail = "\n".join(line for line in (done.stdout + done.stderr).splitlines()
@@ -155,7 +155,8 @@ def _source_wheels(spec: EnvSpec, python: Path, cache_dir: Path | str | None, sa
 def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress) -> None:
     t0 = time.perf_counter()
     shutil.rmtree(tmp)  # build_once made it; venv wants to create it
-    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True, capture_output=True)
+    # No pip in the venv (ensurepip costs ~10 s): this interpreter's pip installs into it (--python).
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp)], check=True, capture_output=True)
     python = interpreter(tmp)
     constraints = tmp / "constraints.txt"
     constraints.write_text(TORCH_PIN + "\n")

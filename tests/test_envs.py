@@ -1,0 +1,104 @@
+"""Engine versions as a test axis: the configuration grammar, supported ranges, version labels in
+findings, and one real (small, pure-Python) pinned worker environment created and then reused."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from enginebugs.cli import main
+from enginebugs.difftest import envs
+from enginebugs.difftest.paths import source_checkout
+from enginebugs.difftest.runner import parse_config
+from enginebugs.difftest.versions import config_env, pinned_requirements, worker_env
+from tests.fake_engine import run_fake
+
+
+def test_versioned_configuration_grammar_and_labels():
+    c = parse_config("transformers@5.24.0:f32:with=tokenizers==0.21.0+Huggingface_Hub==0.30.2")
+    assert (c.engine, c.version, c.dtype, c.pins) == ("transformers", "5.24.0", "f32",
+                                                       ("tokenizers==0.21.0", "huggingface-hub==0.30.2"))
+    assert c.label == "transformers@5.24.0:f32[with=tokenizers==0.21.0+huggingface-hub==0.30.2]"
+    assert c.versioned and not parse_config("transformers:f32").versioned
+    assert parse_config("llamacpp@0.3.16:f32:n_batch=4").label == "llamacpp@0.3.16:f32[n_batch=4]"
+    assert type(c).from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    for bad in ("transformers@:f32", "transformers@abc:f32", "transformers:f32:with=tokenizers",
+                "transformers:f32:with=tokenizers>=0.2"):
+        with pytest.raises(ValueError):
+            parse_config(bad)
+
+
+def test_requirements_are_range_checked_per_adapter():
+    from enginebugs.difftest.engines.llamacpp_engine import LlamaCppEngine
+    from enginebugs.difftest.engines.transformers_engine import TransformersEngine
+
+    hf = TransformersEngine()
+    assert pinned_requirements(hf, parse_config("transformers@4.50.0:f32:with=tokenizers==0.21.0")) == \
+        ["transformers==4.50.0", "tokenizers==0.21.0"]
+    for spec, why in (("transformers@4.49.0:f32", "transformers>=4.50"),
+                      ("transformers:f32:with=tokenizers==0.14.1", "tokenizers>=0.15"),
+                      ("transformers@5.0.0:f32:with=transformers==5.1.0", "pinned twice")):
+        with pytest.raises(ValueError, match=why):
+            pinned_requirements(hf, parse_config(spec))
+    with pytest.raises(ValueError, match="llama-cpp-python>=0.3.0"):
+        pinned_requirements(LlamaCppEngine(), parse_config("llamacpp@0.2.90:f32"))
+    # One environment per resolved requirement set (pin order does not matter), per flavour.
+    a = worker_env(hf, parse_config("transformers@5.20.0:f32:with=tokenizers==0.22.1"))
+    b = config_env(parse_config("transformers:bf16:with=tokenizers==0.22.1+transformers==5.20.0"))
+    assert a.key == b.key and a.path() == b.path() and a.flavour == "overlay"
+    assert config_env(parse_config("vllm@0.31.0:f32")).flavour == "isolated"
+    assert config_env(parse_config("transformers:f32")) is None
+
+
+def test_out_of_range_version_is_refused_before_anything_runs(tmp_path):
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["difftest", "run", "--model", "tiny", "--cache-dir", str(tmp_path / "cache"),
+                                       "--configs", "transformers@4.40.0:f32,transformers:f32", "--json-out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: transformers@4.40.0:f32: transformers 4.40.0 is outside the range the transformers adapter "
+        "supports (transformers>=4.50)"]
+    assert not out.exists() and not (tmp_path / "cache").exists()  # no model built, no environment
+
+
+def test_versions_name_the_findings_and_their_fingerprints():
+    clean = run_fake(["fake@1.0:f32", "fake@2.0:f32"], reference="fake@1.0:f32")
+    assert clean.findings == [] and clean.run["reference"] == "fake@1.0:f32"
+    broken = run_fake(["fake@1.0:f32", "leading_space_dropper@2.0:f32:wraps=fake"], reference="fake@1.0:f32")
+    same = run_fake(["fake:f32", "leading_space_dropper:f32:wraps=fake"], reference="fake:f32")
+    assert broken.findings and all("leading_space_dropper@2.0:f32[wraps=fake]" in f.configs for f in broken.findings)
+    by_oracle = {f.oracle: f.fingerprint for f in same.findings}
+    assert {f.oracle for f in broken.findings} == set(by_oracle)
+    assert all(f.fingerprint != by_oracle[f.oracle] for f in broken.findings)  # versions are part of it
+
+
+def test_pinned_environment_is_created_once_then_reused(tmp_path, monkeypatch):
+    """A real build (pip from the local index) of a small pure-Python pin the main venv lacks."""
+    spec = envs.EnvSpec.of(["six==1.16.0"])
+    python = envs.ensure(spec, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(source_checkout() or "")}
+    code = "import six, numpy, enginebugs.difftest.worker; print(six.__version__)"
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1.16.0"  # the pin, with the base's numpy and the project importable
+
+    def no_second_build(*_a, **_k):
+        raise AssertionError("a cached environment was rebuilt")
+    monkeypatch.setattr(envs, "_build", no_second_build)
+    t0 = time.perf_counter()
+    assert envs.ensure(envs.EnvSpec.of(["six==1.16.0"]), tmp_path) == python
+    assert time.perf_counter() - t0 < 1.0
+    (info,) = envs.list_envs(tmp_path)
+    assert info.requirements == ["six==1.16.0"] and info.complete and info.size_bytes > 0
+    listing = CliRunner().invoke(main, ["difftest", "envs", "--cache-dir", str(tmp_path)])
+    assert listing.exit_code == 0 and "six==1.16.0" in listing.output and "1 environment(s)" in listing.output
+    pruned = CliRunner().invoke(main, ["difftest", "envs", "--prune", "--cache-dir", str(tmp_path)])
+    assert pruned.exit_code == 0 and "no worker environments" in pruned.output and not python.exists()
+
+
+def test_a_pin_pip_cannot_satisfy_is_an_env_error(tmp_path):
+    with pytest.raises(envs.EnvError, match="pip install"):
+        envs.ensure(envs.EnvSpec.of(["six==0.0.999"]), tmp_path)
+    assert envs.list_envs(tmp_path) == []  # nothing half-built left behind
