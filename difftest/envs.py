@@ -32,7 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from enginebugs.difftest.models.cache import build_once, cache_root
+try:
+    from enginebugs.difftest.models.cache import build_once, cache_root
+except ImportError:  # run as a file by a bare python3 (vllm_env.sh): cache.py is standard library only
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "models"))
+    from cache import build_once, cache_root  # type: ignore[no-redef]
 
 #: The CPU torch every environment keeps (pip never pulls another one).
 TORCH_PIN = "torch==2.13.0"
@@ -53,9 +57,12 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def parse_pin(pin: str) -> tuple[str, str]:
-    """``name==version`` -> (normalised name, version); anything else is a ValueError."""
+def parse_pin(pin: str, bare: bool = False) -> tuple[str, str]:
+    """``name==version`` -> (normalised name, version); anything else is a ValueError (with
+    ``bare``, a name alone is allowed: version ``""``, whatever pip picks)."""
     name, sep, version = pin.strip().partition("==")
+    if bare and not sep and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name.strip()):
+        return normalize(name.strip()), ""
     if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name.strip()) or \
             not re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version.strip()):
         raise ValueError(f"pin {pin!r} must look like package==version")
@@ -83,12 +90,14 @@ class EnvSpec:
     python: str = field(default_factory=python_tag)
     flavour: str = "overlay"
     base: tuple[str, ...] = ()
+    cpu_torch: bool = True
 
     @classmethod
-    def of(cls, pins: list[str] | tuple[str, ...], flavour: str = "overlay") -> "EnvSpec":
-        resolved = dict(parse_pin(p) for p in pins)
-        reqs = tuple(sorted(f"{n}=={v}" for n, v in resolved.items()))
-        return cls(reqs, python_tag(), flavour, tuple(base_site_dirs()) if flavour == "overlay" else ())
+    def of(cls, pins: list[str] | tuple[str, ...], flavour: str = "overlay", bare: bool = False,
+           cpu_torch: bool = True) -> "EnvSpec":
+        resolved = dict(parse_pin(p, bare) for p in pins)
+        reqs = tuple(sorted(f"{n}=={v}" if v else n for n, v in resolved.items()))
+        return cls(reqs, python_tag(), flavour, tuple(base_site_dirs()) if flavour == "overlay" else (), cpu_torch)
 
     @property
     def key(self) -> str:
@@ -142,8 +151,8 @@ def _source_wheels(spec: EnvSpec, python: Path, cache_dir: Path | str | None, sa
     wheels = wheels_dir(cache_dir)
     wheels.mkdir(parents=True, exist_ok=True)
     for req in spec.requirements:
-        name, version = parse_pin(req)
-        if name not in SOURCE_BUILT:
+        name, version = parse_pin(req, bare=True)
+        if name not in SOURCE_BUILT or not version:
             continue
         stem = name.replace("-", "_")
         if any(wheels.glob(f"{stem}-{version}-*.whl")):
@@ -154,12 +163,12 @@ def _source_wheels(spec: EnvSpec, python: Path, cache_dir: Path | str | None, sa
 
 def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress) -> None:
     t0 = time.perf_counter()
-    shutil.rmtree(tmp)  # build_once made it; venv wants to create it
+    shutil.rmtree(tmp, ignore_errors=True)  # build_once made it; venv wants to create it
     # No pip in the venv (ensurepip costs ~10 s): this interpreter's pip installs into it (--python).
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp)], check=True, capture_output=True)
     python = interpreter(tmp)
     constraints = tmp / "constraints.txt"
-    constraints.write_text(TORCH_PIN + "\n")
+    constraints.write_text(TORCH_PIN + "\n" if spec.cpu_torch else "")
     if spec.flavour == "overlay":
         site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                    check=True, capture_output=True, text=True).stdout.strip())
@@ -169,19 +178,18 @@ def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress
             "".join(f"import site; site.addsitedir({d!r})\n" for d in spec.base))
     _source_wheels(spec, python, cache_dir, say)
     extra = ["--find-links", str(wheels_dir(cache_dir))]
-    reqs = list(spec.requirements) + ([TORCH_PIN] if spec.flavour == "isolated" else [])
+    reqs = list(spec.requirements) + ([TORCH_PIN] if spec.flavour == "isolated" and spec.cpu_torch else [])
     _pip(python, "install", "-c", str(constraints), *extra, *reqs)
     if spec.flavour == "isolated":
-        _pip(python, "uninstall", "-y", *ISOLATED_REMOVE)
-        from enginebugs.difftest.paths import source_checkout
-
-        checkout = source_checkout()
-        if checkout is not None:
+        if spec.cpu_torch:
+            _pip(python, "uninstall", "-y", *ISOLATED_REMOVE)
+        checkout = Path(__file__).resolve().parents[1]  # the project, installed without its dependencies
+        if (checkout / "pyproject.toml").is_file():
             _pip(python, "install", "--no-deps", "-e", str(checkout))
     installed = _installed(python)
     for req in spec.requirements:
-        name, version = parse_pin(req)
-        if installed.get(name) != version:
+        name, version = parse_pin(req, bare=True)
+        if version and installed.get(name) != version:
             raise EnvError(f"{req} requested but the environment has {name} {installed.get(name)}")
     (tmp / MARKER).write_text(json.dumps({"requirements": list(spec.requirements), "python": spec.python,
                                           "flavour": spec.flavour, "base": list(spec.base),
@@ -250,33 +258,36 @@ def prune(cache_dir: Path | str | None = None, keep: set[Path] | None = None) ->
     return removed
 
 
-def build_at(target: Path, pins: list[str], flavour: str = "isolated", progress: Progress | None = None) -> Path:
-    """Build ``pins`` into the fixed folder ``target`` (``.venv-vllm``), unless it already holds
-    exactly them; returns its interpreter."""
-    spec = EnvSpec.of(pins, flavour)
+def build_at(target: Path, spec: EnvSpec, progress: Progress | None = None) -> Path:
+    """Build ``spec`` in place in the fixed folder ``target`` (``.venv-vllm``: its scripts keep
+    working), unless it already holds exactly that; returns its interpreter."""
     meta = target / MARKER
     if (target / ".complete").exists() and meta.is_file() and \
             json.loads(meta.read_text()).get("requirements") == list(spec.requirements):
+        os.utime(meta)
         return interpreter(target)
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    build_once(target, lambda tmp: _build(spec, tmp, None, progress or print))
+    (progress or print)(f"building {target} ({', '.join(spec.requirements)})")
+    _build(spec, target, None, progress or print)
+    (target / ".complete").write_text("ok\n")
     return interpreter(target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m enginebugs.difftest.envs --target DIR [--overlay] PIN...`` (used by vllm_env.sh)."""
+    """``python difftest/envs.py --target DIR [--overlay] [--gpu] REQ...`` (how vllm_env.sh builds .venv-vllm)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="enginebugs.difftest.envs")
     parser.add_argument("--target", required=True)
-    parser.add_argument("--overlay", action="store_true")
+    parser.add_argument("--overlay", action="store_true", help="fall back to this interpreter's packages")
+    parser.add_argument("--gpu", action="store_true", help="let pip choose torch (no CPU pin, no clean-up)")
     parser.add_argument("pins", nargs="+")
     args = parser.parse_args(argv)
     try:
-        python = build_at(Path(args.target).resolve(), args.pins, "overlay" if args.overlay else "isolated",
-                          lambda m: print(">> " + m, flush=True))
+        spec = EnvSpec.of(args.pins, "overlay" if args.overlay else "isolated", bare=True, cpu_torch=not args.gpu)
+        python = build_at(Path(args.target).resolve(), spec, lambda m: print(">> " + m, flush=True))
     except (EnvError, ValueError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
