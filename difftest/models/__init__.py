@@ -90,6 +90,15 @@ def get_model(name: str, cache_dir: Path | str | None = None, progress: Progress
     Raises ``KeyError`` for an unknown name and :class:`ModelUnavailable` when a model's package is
     not installed."""
     builders = {"tiny": _tiny, "gemma3-270m": _gemma}
+    if name.startswith("tiny:") and name != "tiny:all":  # the tiny family (models/variants.py)
+        from .variants import build_variant, variant_names
+
+        (variant,) = variant_names(name)
+        if variant != "llama":
+            root = cache_root(cache_dir)
+            root.mkdir(parents=True, exist_ok=True)
+            return build_variant(root, variant, progress or _noop)
+        name = "tiny"
     if name not in builders:
         raise KeyError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     root = cache_root(cache_dir)
