@@ -63,13 +63,13 @@ def resolve_model(model: str, cache_dir: str | None, console: Console):
 
 
 @difftest.command()
-@click.option("--model", default="tiny", show_default=True, help="Model to build: tiny or gemma3-270m.")
+@click.option("--model", default="tiny", show_default=True, help="Model to build: tiny, tiny:<variant>, tiny:all or gemma3-270m.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Model cache (default $ENGINEBUGS_CACHE or ~/.cache/enginebugs).")
 def prepare(model: str, cache_dir: str | None) -> None:
     """Build (once) a model in every engine's format and print where the files are."""
     console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console)
-    click.echo(json.dumps(spec.to_dict(), indent=1))
+    specs = [resolve_model(name, cache_dir, console).to_dict() for name in model_family(model)]
+    click.echo(json.dumps(specs[0] if len(specs) == 1 else specs, indent=1))
 
 
 def _split(value: str | None) -> list[str]:
@@ -185,7 +185,7 @@ def prepare_envs(configs: list, console: Console) -> None:
 
 @difftest.command()
 @click.option("--model", default="tiny", show_default=True,
-              help="Model name (tiny, gemma3-270m) or a ModelSpec .json file.")
+              help="Model name (tiny, tiny:<variant>, tiny:all, gemma3-270m) or a ModelSpec .json file.")
 @click.option("--engines", help="Comma-separated engines; each gets its default configurations "
               "[default: transformers,llamacpp,onnxruntime].")
 @click.option("--configs", help="Comma-separated engine:dtype[:knob=value...] configurations, e.g. "
@@ -244,27 +244,68 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
         raise UserError(f"reference {reference!r} is not one of the configurations: "
                         f"{', '.join(c.label for c in config_list)}")
     console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console)
-    preflight_configs(spec, config_list)
-    prepare_envs(config_list, console)
-    options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
-                         progress=not quiet, plugins=plugins,
-                         command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-    result = Runner(spec, config_list, chosen_suite, options, console=console).run()
-    if json_path:
-        result.write_json(json_path)
-    if junit:
-        write_junit(result, junit)
-    if markdown:
-        write_markdown(result, markdown)
-    if db:
-        from enginebugs.difftest.findings import save_findings
+    models = model_family(model)
+    worst = 0
+    for name in models:
+        spec = resolve_model(name, cache_dir, console)
+        runnable = runnable_configs(spec, config_list, console) if len(models) > 1 else config_list
+        if len(models) == 1:
+            preflight_configs(spec, config_list)
+        prepare_envs(runnable, console)
+        options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
+                             progress=not quiet, plugins=plugins,
+                             command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
+        result = Runner(spec, runnable, chosen_suite, options, console=console).run()
+        tag = name.partition(":")[2] if len(models) > 1 else ""
+        if json_path:
+            result.write_json(suffixed(json_path, tag))
+        if junit:
+            write_junit(result, suffixed(junit, tag))
+        if markdown:
+            write_markdown(result, suffixed(markdown, tag))
+        if db:
+            from enginebugs.difftest.findings import save_findings
 
-        save_findings(db, result.run, result.findings)
-    print_summary(result, Console(stderr=bool(json_flag)))
-    if json_flag:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
-    sys.exit(result.exit_code)
+            save_findings(db, result.run, result.findings)
+        if tag:
+            Console(stderr=bool(json_flag)).print(f"[bold]model {name}[/bold]")
+        print_summary(result, Console(stderr=bool(json_flag)))
+        if json_flag:
+            click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+        worst = max(worst, result.exit_code)
+    sys.exit(worst)
+
+
+def model_family(model: str) -> list[str]:
+    """``tiny:all`` -> every tiny variant's name; any other model -> itself."""
+    if model != "tiny:all":
+        return [model]
+    from enginebugs.difftest.models.tiny import VARIANTS
+
+    return [f"tiny:{v}" for v in VARIANTS]
+
+
+def suffixed(path: str, tag: str) -> str:
+    """``out.json`` -> ``out-<tag>.json`` (one file per model of a family run)."""
+    if not tag:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}-{tag}{p.suffix}"))
+
+
+def runnable_configs(spec, configs: list, console: Console) -> list:
+    """In a family run, the configurations ``spec`` can provide; the others are left out with the
+    reason (a variant without GGUF weights skips llama.cpp) instead of stopping the family."""
+    keep = []
+    for c in configs:
+        try:
+            preflight_configs(spec, [c])
+            keep.append(c)
+        except UserError as exc:
+            console.print(f"[dim]{spec.name}: skipping {exc}[/dim]", highlight=False)
+    if not keep:
+        raise UserError(f"model {spec.name}: none of the configurations can run on it")
+    return keep
 
 
 @difftest.command("envs")
@@ -311,6 +352,53 @@ def envs_command(build: str | None, prune: bool, json_flag: bool, cache_dir: str
         click.echo(f"{r.size_bytes / 2**20:7.0f} MiB  py{r.python} {r.flavour:8} {' '.join(r.requirements) or '?'}"
                    f"{built}{state}\n           {r.path}")
     click.echo(f"{sum(r.size_bytes for r in rows) / 2**20:7.0f} MiB  total, {len(rows)} environment(s)")
+
+
+@difftest.command("historical")
+@click.option("--only", metavar="ID", help="Run one case (a file name under datasets/historical/, without .toml).")
+@click.option("--list", "list_only", is_flag=True, help="List the cases without running them.")
+@click.option("--json-out", "json_path", type=click.Path(dir_okay=False), metavar="FILE", help="Write the results as JSON.")
+def historical_command(only: str | None, list_only: bool, json_path: str | None) -> None:
+    """Rediscover real, fixed upstream bugs: each case runs buggy vs fixed version and a control.
+
+    \b
+    Each case in datasets/historical/ names the bug's upstream URLs, a buggy and a fixed version,
+    the tiny-model variant and suite that reach it, and the oracle the tester should report.
+    Exit status: 0 every detectable case detected and every control clean, 1 otherwise.
+    """
+    from enginebugs.difftest.historical import CaseError, load_cases, run_case, summary
+
+    try:
+        cases = load_cases(only)
+    except CaseError as exc:
+        raise UserError(str(exc)) from None
+    if json_path and not Path(json_path).resolve().parent.is_dir():
+        raise UserError(f"directory of {json_path} does not exist")
+    if list_only:
+        for c in cases:
+            mark = "" if c.detectable else "  (not detectable: " + c.why_not[:80] + ")"
+            click.echo(f"{c.id:36} {c.package} {c.buggy} -> {c.fixed}  {c.model}  {c.oracle}{mark}")
+        return
+    console = Console(stderr=True)
+    results = []
+    for c in cases:
+        console.print(f"[bold]{c.id}[/bold]: {c.package} {c.buggy} vs {c.fixed} (control {c.control})")
+        r = run_case(c, progress=_progress_printer(console))
+        results.append(r)
+        verdict = "detected" if r.detected else "MISSED"
+        console.print(f"  {verdict} ({', '.join(r.oracles) or 'no finding'}); root cause "
+                      f"{'right' if r.root_cause_ok else 'wrong'}; control "
+                      f"{'clean' if not r.control_findings else ', '.join(r.control_findings)}; {r.time_s} s"
+                      + (f"; error {r.error}" if r.error else ""), highlight=False)
+    total = summary(results)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"summary": total, "cases": [r.to_dict() for r in results]}, indent=1))
+    for package, p in sorted(total["packages"].items()):
+        click.echo(f"{package}: {p['detected']}/{p['cases']} detected, {p['controls_clean']}/{p['cases']} controls clean")
+    click.echo(f"total: {total['detected']}/{total['cases']} detected, {total['controls_clean']}/{total['cases']} "
+               f"controls clean, {total['time_s']} s")
+    ok = all(r.detected for r in results if r.detectable) and total["controls_clean"] == total["cases"]
+    sys.exit(0 if ok else 1)
 
 
 @difftest.command("list")

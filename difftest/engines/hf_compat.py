@@ -5,6 +5,7 @@ config with ``rope_theta`` (5.x nests it in ``rope_parameters``) and a tokenizer
 two JSON files rewritten) rather than failing or silently using another RoPE base."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -61,7 +62,7 @@ def readable_hf_dir(path: str | Path, version: str, scratch: str | Path) -> Path
     path = Path(path)
     if version_tuple(version) >= (5,):
         return path
-    out = Path(scratch) / f"hf-for-{version}"
+    out = Path(scratch) / f"hf-for-{version}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]}"
     out.mkdir(parents=True, exist_ok=True)
     rewrite = {"config.json": legacy_config, "tokenizer_config.json": legacy_tokenizer_config}
     for item in path.iterdir():
