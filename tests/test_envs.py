@@ -102,3 +102,24 @@ def test_a_pin_pip_cannot_satisfy_is_an_env_error(tmp_path):
     with pytest.raises(envs.EnvError, match="pip install"):
         envs.ensure(envs.EnvSpec.of(["six==0.0.999"]), tmp_path)
     assert envs.list_envs(tmp_path) == []  # nothing half-built left behind
+
+
+def test_older_transformers_get_a_config_they_can_read(tmp_path):
+    from enginebugs.difftest.engines.hf_compat import dtype_kwarg, legacy_config, readable_hf_dir
+
+    assert (dtype_kwarg("4.55.4"), dtype_kwarg("4.56.0"), dtype_kwarg("5.24.0")) == ("torch_dtype", "dtype", "dtype")
+    llama = legacy_config({"rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"}, "dtype": "float32"})
+    assert llama == {"rope_theta": 500000.0, "torch_dtype": "float32"}
+    gemma = legacy_config({"layer_types": ["sliding_attention"] * 5 + ["full_attention"], "rope_parameters": {
+        "full_attention": {"rope_theta": 1e6, "rope_type": "default"}, "sliding_attention": {"rope_theta": 1e4}}})
+    assert (gemma["rope_theta"], gemma["rope_local_base_freq"], gemma["sliding_window_pattern"]) == (1e6, 1e4, 6)
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({"rope_parameters": {"rope_theta": 10.0}}))
+    (hf / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "backend": "x"}))
+    (hf / "model.safetensors").write_bytes(b"weights")
+    assert readable_hf_dir(hf, "5.0.0", tmp_path / "s") == hf
+    old = readable_hf_dir(hf, "4.57.6", tmp_path / "s")
+    assert json.loads((old / "config.json").read_text()) == {"rope_theta": 10.0}
+    assert json.loads((old / "tokenizer_config.json").read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast"}
+    assert (old / "model.safetensors").read_bytes() == b"weights"

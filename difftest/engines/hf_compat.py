@@ -45,6 +45,13 @@ def legacy_config(cfg: dict[str, Any]) -> dict[str, Any]:
         scaling = {k: v for k, v in rope.items() if k != "rope_theta"}
         if scaling.get("rope_type", "default") != "default":
             cfg["rope_scaling"] = scaling
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and "sliding_attention" in types:
+        # Before 4.53 Gemma 3 read its layer types from sliding_window_pattern (every p-th layer full).
+        cfg.pop("_sliding_window_pattern", None)
+        cfg["sliding_window_pattern"] = next(
+            (p for p in range(1, len(types) + 1)
+             if all((t == "full_attention") == ((i + 1) % p == 0) for i, t in enumerate(types))), len(types) + 1)
     if "dtype" in cfg and "torch_dtype" not in cfg:
         cfg["torch_dtype"] = cfg.pop("dtype")
     return cfg

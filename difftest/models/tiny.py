@@ -137,6 +137,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "added-tokens": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü"], "normalizer": "nfkc"},
     "gemma3-sw": {"arch": "gemma3", "sliding_window": 48},
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
+    # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
+    "cleanup": {"clean_up_tokenization_spaces": True},
 }
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
@@ -245,11 +247,12 @@ def build_variant_hf(variant: str, out_dir: Path) -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
                                    clean_up_tokenization_spaces=False, add_bos_token=True)
     fast.save_pretrained(out_dir)
+    path = out_dir / "tokenizer_config.json"
+    cfg = json.loads(path.read_text())
     if v.get("tokenizer_class"):
-        path = out_dir / "tokenizer_config.json"
-        cfg = json.loads(path.read_text())
         cfg["tokenizer_class"] = v["tokenizer_class"]
         cfg.pop("backend", None)
-        path.write_text(json.dumps(cfg, indent=2))
+    cfg["clean_up_tokenization_spaces"] = bool(v.get("clean_up_tokenization_spaces", False))
+    path.write_text(json.dumps(cfg, indent=2))
     (out_dir / "recipe.json").write_text(json.dumps(variant_recipe(variant), indent=2, sort_keys=True))
 
