@@ -52,6 +52,12 @@ class EngineConfig:
             object.__setattr__(self, "label", f"{name}:{self.dtype}" + (f"[{','.join(extra)}]" if extra else ""))
 
     @property
+    def build(self) -> tuple[str, str, tuple[str, ...]]:
+        """The engine and the package versions it runs with: two configurations of one build
+        share a tokenizer and differ only in knobs; another version is another implementation."""
+        return self.engine, self.version, self.pins
+
+    @property
     def versioned(self) -> bool:
         """Whether this configuration pins packages (and so runs in its own environment)."""
         return bool(self.version or self.pins)
