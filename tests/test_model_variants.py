@@ -56,7 +56,7 @@ def test_variant_loads_and_agrees_with_transformers(variant_models, variant, eng
         expected = ref.prompt_logprobs(ids, top_k=5)
         same_top1 = np.mean([a.ids[0] == b.ids[0] for a, b in zip(scores.top, expected.top)])
         assert same_top1 >= 0.9, f"{engine} and transformers disagree on {1 - same_top1:.0%} of next tokens"
-        np.testing.assert_allclose(scores.token_logprobs, expected.token_logprobs, atol=2e-3)
+        np.testing.assert_allclose(scores.token_logprobs, expected.token_logprobs, atol=1e-2)  # default profile, f32
     e.close()
 
 

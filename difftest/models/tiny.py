@@ -134,7 +134,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "llama": {},
     "llamafast": {"tokenizer_class": "LlamaTokenizerFast"},
     "metaspace": {"tokenizer": "metaspace", "tokenizer_class": "LlamaTokenizerFast"},
-    "added-tokens": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü"], "normalizer": "nfkc"},
+    "added-tokens": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "normalizer": "nfkc"},
     "gemma3-sw": {"arch": "gemma3", "sliding_window": 48},
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
@@ -190,8 +190,8 @@ def train_variant_tokenizer(variant: str):
     if v.get("added"):
         tok.add_tokens([AddedToken(t, normalized=False) for t in v["added"]])
     vocab = tok.get_vocab_size()
-    if vocab > ARCH["vocab_size"]:
-        raise RuntimeError(f"tiny:{variant} tokenizer has {vocab} tokens, more than {ARCH['vocab_size']}")
+    if vocab != ARCH["vocab_size"]:  # an added token already in the vocabulary leaves a hole in the ids
+        raise RuntimeError(f"tiny:{variant} tokenizer has {vocab} tokens, not {ARCH['vocab_size']}")
     return tok
 
 
