@@ -12,7 +12,7 @@ import pytest
 
 from enginebugs import datasets
 from enginebugs.difftest.models.tiny import UNSUPPORTED_FORMATS, VARIANTS
-from enginebugs.difftest.protocol import EngineConfig, Unsupported
+from enginebugs.difftest.protocol import EngineConfig
 
 pytestmark = pytest.mark.slow
 ENGINES = {"transformers": "torch", "llamacpp": "llama_cpp", "onnxruntime": "onnxruntime"}

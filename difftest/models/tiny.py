@@ -101,18 +101,26 @@ def random_state_dict(seed: int = SEED, arch: dict[str, Any] | None = None) -> d
 
 def build_hf(out_dir: Path) -> None:
     """Write the HF checkpoint (config, safetensors, tokenizer) into ``out_dir``."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = train_tokenizer()
     config = LlamaConfig(
         **ARCH, hidden_act="silu", tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
         bos_token_id=tok.token_to_id(BOS), eos_token_id=tok.token_to_id(EOS), pad_token_id=tok.token_to_id(PAD),
         torch_dtype="float32")
-    model = LlamaForCausalLM(config)
-    state = {k: torch.from_numpy(v) for k, v in random_state_dict().items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if "rotary_emb" not in m]
+    save_checkpoint(LlamaForCausalLM(config), random_state_dict(), tok, out_dir)
+    (out_dir / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))
+
+
+def save_checkpoint(model: Any, state: dict[str, np.ndarray], tok: Any, out_dir: Path) -> None:
+    """Load ``state`` into ``model`` (strictly, but for rotary buffers and a tied head) and write it
+    with the fast tokenizer ``tok`` to ``out_dir``."""
+    import torch
+    from transformers import PreTrainedTokenizerFast
+
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(a) for k, a in state.items()}, strict=False)
+    tied = getattr(model.config, "tie_word_embeddings", False)
+    missing = [m for m in missing if "rotary_emb" not in m and not (m == "lm_head.weight" and tied)]
     if missing or unexpected:
         raise RuntimeError(f"state dict mismatch: missing={missing} unexpected={unexpected}")
     model.generation_config.do_sample = False
@@ -121,7 +129,6 @@ def build_hf(out_dir: Path) -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
                                    clean_up_tokenization_spaces=False, add_bos_token=True)
     fast.save_pretrained(out_dir)
-    (out_dir / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))
 
 
 # ------------------------------------------------------------------------------- the variant family
@@ -214,9 +221,6 @@ def build_variant_hf(variant: str, out_dir: Path) -> None:
     """Write ``tiny:<variant>``'s HF checkpoint into ``out_dir``."""
     if variant == "llama":
         return build_hf(out_dir)
-    import torch
-    from transformers import PreTrainedTokenizerFast
-
     v, tok = VARIANTS[variant], train_variant_tokenizer(variant)
     ids = {"bos_token_id": tok.token_to_id(BOS), "eos_token_id": tok.token_to_id(EOS), "pad_token_id": tok.token_to_id(PAD)}
     arch = variant_arch(variant)
@@ -237,16 +241,7 @@ def build_variant_hf(variant: str, out_dir: Path) -> None:
                              mlp_bias=False, **ids)
         model = LlamaForCausalLM(config)
         state = random_state_dict(SEED, arch)
-    missing, unexpected = model.load_state_dict({k: torch.from_numpy(a) for k, a in state.items()}, strict=False)
-    missing = [m for m in missing if "rotary_emb" not in m and not (m == "lm_head.weight" and config.tie_word_embeddings)]
-    if missing or unexpected:
-        raise RuntimeError(f"state dict mismatch: missing={missing} unexpected={unexpected}")
-    model.generation_config.do_sample = False
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
-                                   clean_up_tokenization_spaces=False, add_bos_token=True)
-    fast.save_pretrained(out_dir)
+    save_checkpoint(model, state, tok, out_dir)
     path = out_dir / "tokenizer_config.json"
     cfg = json.loads(path.read_text())
     if v.get("tokenizer_class"):
