@@ -123,3 +123,27 @@ def test_older_transformers_get_a_config_they_can_read(tmp_path):
     assert json.loads((old / "config.json").read_text()) == {"rope_theta": 10.0}
     assert json.loads((old / "tokenizer_config.json").read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast"}
     assert (old / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_two_versions_of_one_engine_are_judged_as_two_implementations():
+    """fake@2.0 is the same engine as fake@1.0 with a planted tokenizer fault: it must get its own
+    tokenization checks and precision pair (a knob variant of one build would get neither)."""
+    from enginebugs.difftest.faults import LeadingSpaceDropper
+    from enginebugs.difftest.inprocess import InProcessClient
+    from enginebugs.difftest.runner import Runner, RunOptions
+    from enginebugs.difftest.suites import load_suite
+    from tests.fake_engine import FakeEngine, fake_model
+
+    model = fake_model()
+
+    def factory(config):
+        engine = LeadingSpaceDropper(FakeEngine()) if config.version == "2.0" else FakeEngine()
+        engine.name = "fake"
+        return InProcessClient(engine, model, config)
+    configs = [parse_config("fake@1.0:f32"), parse_config("fake@2.0:f32")]
+    r = Runner(model, configs, load_suite("smoke"), RunOptions(progress=False, reference="fake@1.0:f32"),
+               client_factory=factory).run()
+    oracles = {f.oracle for f in r.findings}
+    assert "tokenization.ids" in oracles and "precision.knobs" not in oracles
+    judged = {o["oracle"] for o in r.oracles if o["configs"] == ["fake@1.0:f32", "fake@2.0:f32"]}
+    assert {"tokenization.ids", "precision.kld"} <= judged
