@@ -37,7 +37,7 @@ def pinned_requirements(engine: Any, config: EngineConfig) -> list[str]:
             parsed = Version(version)
         except InvalidVersion:
             raise ValueError(f"{pin!r}: {version!r} is not a version") from None
-        if name in supported and parsed not in SpecifierSet(supported[name]):
+        if name in supported and not SpecifierSet(supported[name]).contains(parsed, prereleases=True):
             raise ValueError(f"{name} {version} is outside the range the {config.engine} adapter supports "
                              f"({name}{supported[name]})")
     return [f"{n}=={v}" for n, v in seen.items()]

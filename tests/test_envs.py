@@ -37,6 +37,7 @@ def test_requirements_are_range_checked_per_adapter():
     hf = TransformersEngine()
     assert pinned_requirements(hf, parse_config("transformers@4.50.0:f32:with=tokenizers==0.21.0")) == \
         ["transformers==4.50.0", "tokenizers==0.21.0"]
+    assert pinned_requirements(hf, parse_config("transformers@5.0.0rc1:f32")) == ["transformers==5.0.0rc1"]
     for spec, why in (("transformers@4.49.0:f32", "transformers>=4.50"),
                       ("transformers:f32:with=tokenizers==0.14.1", "tokenizers>=0.15"),
                       ("transformers@5.0.0:f32:with=transformers==5.1.0", "pinned twice")):
