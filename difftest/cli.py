@@ -249,6 +249,8 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     for name in models:
         spec = resolve_model(name, cache_dir, console)
         runnable = runnable_configs(spec, config_list, console) if len(models) > 1 else config_list
+        if reference and reference not in [c.label for c in runnable]:
+            raise UserError(f"model {name}: the reference {reference} cannot run on it")
         if len(models) == 1:
             preflight_configs(spec, config_list)
         prepare_envs(runnable, console)
