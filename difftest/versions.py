@@ -1,19 +1,25 @@
 """Which packages a versioned configuration pins, checked against the range its adapter supports.
 
 Each adapter declares ``package`` (the distribution ``engine@version`` pins) and ``supported``
-(distribution -> version specifier, e.g. ``{"transformers": ">=4.50"}``). A pin outside the range,
+(distribution -> lowest supported version, ``{"transformers": ">=4.50"}``). A pin outside the range,
 a pin of an engine that declares no package, or one package pinned twice is a ValueError before
 anything runs; :func:`worker_env` returns the environment a configuration's worker runs in.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
-
-from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from enginebugs.difftest.envs import EnvSpec, normalize, parse_pin
 from enginebugs.difftest.protocol import EngineConfig
+
+
+def release(version: str) -> tuple[int, ...]:
+    """``5.0.0rc1`` -> (5, 0, 0): the release numbers (a pre-release counts as its release)."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    if not match:
+        raise ValueError(f"{version!r} is not a version")
+    return tuple(int(p) for p in match.group(0).split("."))
 
 
 def pinned_requirements(engine: Any, config: EngineConfig) -> list[str]:
@@ -33,11 +39,7 @@ def pinned_requirements(engine: Any, config: EngineConfig) -> list[str]:
         if name in seen and seen[name] != version:
             raise ValueError(f"{name} is pinned twice ({seen[name]} and {version})")
         seen[name] = version
-        try:
-            parsed = Version(version)
-        except InvalidVersion:
-            raise ValueError(f"{pin!r}: {version!r} is not a version") from None
-        if name in supported and not SpecifierSet(supported[name]).contains(parsed, prereleases=True):
+        if name in supported and release(version) < release(supported[name].removeprefix(">=")):
             raise ValueError(f"{name} {version} is outside the range the {config.engine} adapter supports "
                              f"({name}{supported[name]})")
     return [f"{n}=={v}" for n, v in seen.items()]

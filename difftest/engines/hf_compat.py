@@ -11,21 +11,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from enginebugs.difftest.versions import release
+
 #: Tokenizer classes of transformers 5.x -> their 4.x spelling.
 TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    out = []
-    for part in version.split("+")[0].split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        out.append(int(digits or 0))
-    return tuple(out)
-
-
 def dtype_kwarg(version: str) -> str:
     """The ``from_pretrained`` keyword for the weights' dtype: ``dtype`` from 4.56, else ``torch_dtype``."""
-    return "dtype" if version_tuple(version) >= (4, 56) else "torch_dtype"
+    return "dtype" if release(version) >= (4, 56) else "torch_dtype"
 
 
 def legacy_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +61,7 @@ def legacy_tokenizer_config(cfg: dict[str, Any]) -> dict[str, Any]:
 def readable_hf_dir(path: str | Path, version: str, scratch: str | Path) -> Path:
     """``path`` itself for transformers >= 5, else a copy under ``scratch`` in the 4.x spelling."""
     path = Path(path)
-    if version_tuple(version) >= (5,):
+    if release(version) >= (5,):
         return path
     out = Path(scratch) / f"hf-for-{version}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]}"
     out.mkdir(parents=True, exist_ok=True)
