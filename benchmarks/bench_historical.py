@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{','.join(r.oracles) or '-':34} {'ok' if r.root_cause_ok else '-':3} "
               f"{'clean' if not r.control_findings and not r.error else 'FINDING' if r.control_findings else 'error':8} "
               f"{r.time_s:.0f} s" + (f"  [{r.error}]" if r.error else "")
+              + (f"  (both control releases: {','.join(r.control_shared)})" if r.control_shared else "")
               + ("" if case.detectable else "  (marked not detectable)"), flush=True)
     total = summary(results)
     for package, p in sorted(total["packages"].items()):

@@ -390,7 +390,9 @@ def historical_command(only: str | None, list_only: bool, json_path: str | None)
         verdict = "detected" if r.detected else "MISSED"
         console.print(f"  {verdict} ({', '.join(r.oracles) or 'no finding'}); root cause "
                       f"{'right' if r.root_cause_ok else 'wrong'}; control "
-                      f"{'clean' if not r.control_findings else ', '.join(r.control_findings)}; {r.time_s} s"
+                      f"{'clean' if not r.control_findings else ', '.join(r.control_findings)}"
+                      + (f" (both releases: {', '.join(r.control_shared)})" if r.control_shared else "")
+                      + f"; {r.time_s} s"
                       + (f"; error {r.error}" if r.error else ""), highlight=False)
     total = summary(results)
     if json_path:

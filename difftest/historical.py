@@ -6,7 +6,8 @@ as the control, the tiny-model variant and the suite that reach the bug, and the
 cause the tester should report. :func:`run_case` runs the version-differential pair (buggy vs
 fixed, the fixed one as reference) and the control pair (fixed vs control); a case is *detected*
 when the pair has a finding of the expected oracle naming the buggy configuration, and the
-control is *clean* when it has no finding at all. A case marked ``detectable = false`` says why
+control is *clean* when no finding separates its two releases (findings both releases share
+are listed apart: they are not version differences). A case marked ``detectable = false`` says why
 (``why_not``): a lead for the next oracle, still run and reported.
 """
 from __future__ import annotations
@@ -103,6 +104,7 @@ class CaseResult:
     oracles: list[str] = field(default_factory=list)
     root_cause_ok: bool = False
     control_findings: list[str] = field(default_factory=list)
+    control_shared: list[str] = field(default_factory=list)
     error: str = ""
     time_s: float = 0.0
 
@@ -142,12 +144,27 @@ def run_case(case: Case, progress: Callable[[str], None] | None = None) -> CaseR
         right = [f for f in hits if f.oracle == case.oracle]
         out.detected = bool(right)
         out.root_cause_ok = any(f.root_cause == case.root_cause for f in right)
-        _, control = _pair(case, case.fixed, case.control, say)
-        out.control_findings = sorted({f.oracle for f in control.findings})
+        configs, control = _pair(case, case.fixed, case.control, say)
+        out.control_findings, out.control_shared = version_differences(control.findings, [c.label for c in configs])
     except Exception as exc:  # an environment that cannot be built, a model that cannot load
         out.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
     out.time_s = round(time.perf_counter() - t0, 1)
     return out
+
+
+def version_differences(findings: list, labels: list[str]) -> tuple[list[str], list[str]]:
+    """(oracles of findings that separate the two versions, oracles both versions share). A pair
+    finding separates them; so does a single-configuration finding only one version has. One both
+    have (a config whose clean-up makes decoding lossy fails round trips on every release) is
+    reported as shared: it is not a difference between the releases."""
+    single = {(f.oracle, f.configs[0]) for f in findings if len(f.configs) == 1}
+    differ, shared = set(), set()
+    for f in findings:
+        if len(f.configs) != 1 or any((f.oracle, other) not in single for other in labels if other != f.configs[0]):
+            differ.add(f.oracle)
+        else:
+            shared.add(f.oracle)
+    return sorted(differ), sorted(shared)
 
 
 def summary(results: list[CaseResult]) -> dict[str, Any]:

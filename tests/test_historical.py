@@ -54,3 +54,17 @@ def test_summary_counts_per_package():
     assert s["packages"]["transformers"] == {"cases": 2, "detected": 1, "root_cause_ok": 1, "controls_clean": 2}
     assert s["packages"]["tokenizers"]["controls_clean"] == 0
     assert (s["detected"], s["controls_clean"], s["time_s"]) == (2, 2, 3.0)
+
+
+def test_control_separates_version_differences_from_findings_both_releases_share():
+    from types import SimpleNamespace as F
+
+    from enginebugs.difftest.historical import version_differences
+
+    a, b = "transformers@5.0.0:f32", "transformers@5.1.0:f32"
+    shared = [F(oracle="tokenization.round_trip", configs=[a]), F(oracle="tokenization.round_trip", configs=[b])]
+    assert version_differences(shared, [a, b]) == ([], ["tokenization.round_trip"])
+    one_side = [F(oracle="cache.kv_recompute", configs=[a])]
+    assert version_differences(one_side, [a, b]) == (["cache.kv_recompute"], [])
+    pair = [F(oracle="tokenization.decode", configs=[b, a])]
+    assert version_differences(pair, [a, b]) == (["tokenization.decode"], [])
