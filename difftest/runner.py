@@ -381,7 +381,7 @@ def parse_config(spec: str) -> EngineConfig:
 
     parts = [p.strip() for p in spec.strip().split(":")]
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise ValueError(f"configuration {spec!r} must look like engine[@version]:dtype[:key=value...]")
+        raise ValueError(f"configuration {spec!r} must look like engine:dtype[:key=value...] (engine@version:dtype pins a version)")
     engine, at, version = parts[0].partition("@")
     if at and not (engine and version and version[0].isdigit()):
         raise ValueError(f"configuration {spec!r}: {parts[0]!r} must look like engine@version (e.g. transformers@5.21.1)")
