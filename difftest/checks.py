@@ -57,11 +57,12 @@ class RunData:
     model: str = ""
 
     def token_sessions(self) -> list[Session]:
-        """One session per engine (the first configuration listed; the reference for its engine):
-        configurations of one engine share its tokenizer."""
-        chosen: dict[str, Session] = {self.reference.config.engine: self.reference}
+        """One session per engine build (the first configuration listed; the reference for its
+        own): configurations of one engine at one version share its tokenizer, other versions
+        (``transformers@5.4.0`` beside ``transformers@5.23.0``) are tokenizers of their own."""
+        chosen: dict[tuple, Session] = {self.reference.config.build: self.reference}
         for s in self.sessions:
-            chosen.setdefault(s.config.engine, s)
+            chosen.setdefault(s.config.build, s)
         return list(chosen.values())
 
 
@@ -176,7 +177,7 @@ def base_of(s: Session, sessions: list[Session]) -> Session | None:
     """The configuration of the same engine and dtype whose knobs are a strict subset of ``s``'s
     (the closest one), e.g. ``llamacpp:f32`` for ``llamacpp:f32[n_batch=4]``."""
     mine = set(s.config.options.items())
-    bases = [b for b in sessions if b is not s and (b.config.engine, b.config.dtype) == (s.config.engine, s.config.dtype)
+    bases = [b for b in sessions if b is not s and (b.config.build, b.config.dtype) == (s.config.build, s.config.dtype)
              and set(b.config.options.items()) < mine]
     return max(bases, key=lambda b: len(b.config.options), default=None)
 
@@ -217,7 +218,7 @@ def precision_checks(d: RunData, metrics: list[dict[str, Any]]) -> Iterator[Outc
         tol = (d.profile.for_class(cls, knob_oracle(a, b), b.config.engine, d.model) if cls.startswith("same")
                else d.profile.for_class(cls))
         same_dtype = a.config.dtype == b.config.dtype
-        if cls.startswith("same"):
+        if cls.startswith("same") and a.config.build == b.config.build:
             name = knob_oracle(a, b)
             root = "incorrect-cache-management" if name.startswith("cache.") else "numerical-issue"
             gen_fn = lambda x, y, r=root, t=tol: precision.generations_close(x, y, t, r)  # noqa: E731

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from enginebugs.difftest.executor import client_factory, executor_options
 from enginebugs.taxonomy.cliutil import UserError, pick_deprecated
 
 ENGINES = ("transformers", "llamacpp", "onnxruntime")
-MODEL_HELP = ("tiny, gemma3-270m, a .gguf file, an HF model directory (converted to the formats the engines "
+MODEL_HELP = ("tiny, tiny:<variant>, tiny:all (the tiny family), gemma3-270m, a .gguf file, an HF model directory (converted to the formats the engines "
               "need, cached by content hash) or a hub id org/name[@revision] (needs network).")
 
 
@@ -104,8 +105,9 @@ def prepare(model: str, formats: str | None, cache_dir: str | None) -> None:
 
     A format a converter cannot produce is listed under "unavailable" with its reason."""
     console = Console(stderr=True)
-    spec = resolve_model(model, cache_dir, console, set(_split(formats)) if formats else None)
-    click.echo(json.dumps(spec.to_dict(), indent=1))
+    specs = [resolve_model(name, cache_dir, console, set(_split(formats)) if formats else None).to_dict()
+             for name in model_family(model)]
+    click.echo(json.dumps(specs[0] if len(specs) == 1 else specs, indent=1))
 
 
 def _split(value: str | None) -> list[str]:
@@ -142,7 +144,7 @@ def preflight_configs(spec, configs: list) -> None:
     """Refuse, before any engine starts, a configuration the model cannot provide (``llamacpp:q4_K``
     on a model without Q4_K weights) or a knob value of the wrong type (``n_batch=abc``)."""
     from enginebugs.difftest.engines.registry import available_engines
-    from enginebugs.difftest.protocol import EngineConfig, Unsupported
+    from enginebugs.difftest.protocol import Unsupported
 
     known = available_engines()
     for c in configs:
@@ -151,7 +153,7 @@ def preflight_configs(spec, configs: list) -> None:
         key = getattr(engine, "weights_key", lambda dtype: None)(c.dtype)
         if check is None or key in spec.unavailable:  # a format no converter could build: the run skips it
             continue
-        own = EngineConfig(c.engine, c.dtype, {k: v for k, v in c.options.items() if k not in own_knobs}, c.label)
+        own = replace(c, options={k: v for k, v in c.options.items() if k not in own_knobs})
         try:
             check(spec, own)
         except (Unsupported, ValueError) as exc:
@@ -161,17 +163,17 @@ def preflight_configs(spec, configs: list) -> None:
 def _with_threads(config, knobs: dict | None, threads: int):
     """Pin the thread count where the engine has a ``threads`` knob the configuration leaves
     unset; the label stays the same (the fingerprint records the threads)."""
-    from enginebugs.difftest.protocol import EngineConfig
 
     if threads <= 0 or knobs is None or "threads" not in knobs or "threads" in config.options:
         return config
-    return EngineConfig(config.engine, config.dtype, {**config.options, "threads": threads}, config.label)
+    return replace(config, options={**config.options, "threads": threads})
 
 
 def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, ...], threads: int = 0) -> list:
     """The configurations of a run from ``--engines`` / ``--configs`` (see ``run --help``)."""
     from enginebugs.difftest.engines.registry import PluginError, available_engines, register_plugin
     from enginebugs.difftest.runner import default_configs, parse_config
+    from enginebugs.difftest.versions import config_env
 
     for ref in plugins:
         try:
@@ -204,7 +206,26 @@ def build_configs(engines: str | None, configs: str | None, plugins: tuple[str, 
             raise UserError(f"{c.label}: {c.engine} does not understand option(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(knobs)) or 'none'}")
         checked.append(_with_threads(c, knobs, threads))
+        try:
+            config_env(c)  # versioned: the pins are in the adapter's supported range
+        except ValueError as exc:
+            raise UserError(f"{c.label}: {exc}") from None
     return checked
+
+
+def prepare_envs(configs: list, console: Console) -> None:
+    """Build (once; then reused from the cache) the worker environment of every versioned configuration."""
+    from enginebugs.difftest.envs import EnvError, ensure
+    from enginebugs.difftest.versions import config_env
+
+    for c in configs:
+        env = config_env(c)
+        if env is None:
+            continue
+        try:
+            ensure(env, progress=_progress_printer(console))
+        except EnvError as exc:
+            raise UserError(f"{c.label}: cannot build its environment: {exc}") from None
 
 
 @difftest.command()
@@ -264,14 +285,23 @@ def run(model: str, engines: str | None, configs: str | None, reference: str | N
     if json_flag not in (None, "-"):  # the old spelling `--json FILE`
         json_path = pick_deprecated(json_path, json_flag, "--json FILE", "--json-out FILE")
         json_flag = None
-    result = execute(model=model, engines=engines, configs=configs, reference=reference, suite=suite, profile=profile,
-                     tolerances=tolerances, seed=seed, timeout=timeout, threads=threads, plugins=plugins,
-                     json_path=json_path, junit=junit, markdown=markdown, db=db, baseline=baseline_path,
-                     write_baseline=write_baseline_path, cache_dir=cache_dir, quiet=quiet, executor=executor)
-    print_summary(result, Console(stderr=bool(json_flag)))
-    if json_flag:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
-    sys.exit(result.exit_code)
+    models = model_family(model)
+    worst = 0
+    for name in models:  # tiny:all runs each variant; its files get the variant's name as a suffix
+        tag = name.partition(":")[2] if len(models) > 1 else ""
+        result = execute(model=name, engines=engines, configs=configs, reference=reference, suite=suite,
+                         profile=profile, tolerances=tolerances, seed=seed, timeout=timeout, threads=threads,
+                         plugins=plugins, json_path=suffixed(json_path, tag), junit=suffixed(junit, tag),
+                         markdown=suffixed(markdown, tag), db=db, baseline=baseline_path,
+                         write_baseline=suffixed(write_baseline_path, tag), cache_dir=cache_dir, quiet=quiet,
+                         executor=executor, family=len(models) > 1)
+        if tag:
+            Console(stderr=bool(json_flag)).print(f"[bold]model {name}[/bold]")
+        print_summary(result, Console(stderr=bool(json_flag)))
+        if json_flag:
+            click.echo(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+        worst = max(worst, result.exit_code)
+    sys.exit(worst)
 
 
 def execute(*, model: str = "tiny", engines: str | None = None, configs: str | None = None, reference: str | None = None,
@@ -279,7 +309,7 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
             timeout: float = 300.0, threads: int = 1, plugins: tuple[str, ...] = (), json_path: str | None = None,
             junit: str | None = None, markdown: str | None = None, db: str | None = None, baseline: str | None = None,
             write_baseline: str | None = None, cache_dir: str | None = None, quiet: bool = True,
-            console: Console | None = None, executor: dict[str, Any] | None = None):
+            console: Console | None = None, executor: dict[str, Any] | None = None, family: bool = False):
     """What ``difftest run`` does, short of printing and exiting: check the input (``UserError``),
     prepare the model, run (``executor``: the ``--executor``/``--ray-*`` options), apply the baseline
     and write the requested files; returns the
@@ -298,7 +328,12 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
                         f"{', '.join(c.label for c in config_list)}")
     console = console or Console(stderr=True)
     spec = resolve_model(model, cache_dir, console, needed_formats(config_list))
+    if family:  # one model of tiny:all: configurations it cannot provide are left out with the reason
+        config_list = runnable_configs(spec, config_list, console)
+        if reference and reference not in [c.label for c in config_list]:
+            raise UserError(f"model {model}: the reference {reference} cannot run on it")
     preflight_configs(spec, config_list)
+    prepare_envs(config_list, console)
     options = RunOptions(profile=tolerance_profile, seed=seed, reference=reference, timeout_s=timeout,
                          progress=not quiet, plugins=tuple(plugins),
                          command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
@@ -321,6 +356,133 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
 
         save_findings(db, result.run, result.findings)
     return result
+
+
+def model_family(model: str) -> list[str]:
+    """``tiny:all`` -> every tiny variant's name; any other model -> itself."""
+    if model != "tiny:all":
+        return [model]
+    from enginebugs.difftest.models.tiny import VARIANTS
+
+    return [f"tiny:{v}" for v in VARIANTS]
+
+
+def suffixed(path: str | None, tag: str) -> str | None:
+    """``out.json`` -> ``out-<tag>.json`` (one file per model of a family run)."""
+    if not tag or not path:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}-{tag}{p.suffix}"))
+
+
+def runnable_configs(spec, configs: list, console: Console) -> list:
+    """In a family run, the configurations ``spec`` can provide; the others are left out with the
+    reason (a variant without GGUF weights skips llama.cpp) instead of stopping the family."""
+    keep = []
+    for c in configs:
+        try:
+            preflight_configs(spec, [c])
+            keep.append(c)
+        except UserError as exc:
+            console.print(f"[dim]{spec.name}: skipping {exc}[/dim]", highlight=False)
+    if not keep:
+        raise UserError(f"model {spec.name}: none of the configurations can run on it")
+    return keep
+
+
+@difftest.command("envs")
+@click.option("--build", "build", metavar="CONFIGS",
+              help="Build (or find) the environments of these versioned configurations, e.g. "
+                   "transformers@5.23.0:f32,transformers@5.24.0:f32:with=tokenizers==0.22.1.")
+@click.option("--prune", is_flag=True, help="Remove the cached environments (all but those --build names).")
+@click.option("--json", "json_flag", is_flag=True, help="Print the list as JSON.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache directory.")
+def envs_command(build: str | None, prune: bool, json_flag: bool, cache_dir: str | None) -> None:
+    """List, build and prune the cached worker environments of versioned configurations.
+
+    \b
+    A configuration engine@version (plus with=pkg==ver+pkg==ver) runs in its own environment:
+    one per resolved requirement set and Python version, built on first use, reused afterwards.
+    """
+    from enginebugs.difftest import envs
+    from enginebugs.difftest.versions import config_env
+
+    console = Console(stderr=True)
+    keep = set()
+    for c in build_configs(None, build, ()) if build else []:
+        spec = config_env(c)
+        if spec is None:
+            raise UserError(f"{c.label} pins no version; nothing to build")
+        try:
+            python = envs.ensure(spec, cache_dir, progress=_progress_printer(console))
+        except envs.EnvError as exc:
+            raise UserError(f"{c.label}: cannot build its environment: {exc}") from None
+        keep.add(python.parent.parent)
+    if prune:
+        for info in envs.prune(cache_dir, keep):
+            console.print(f"removed {info.path.name} ({info.size_bytes / 2**20:.0f} MiB)")
+    rows = envs.list_envs(cache_dir)
+    if json_flag:
+        click.echo(json.dumps([{**vars(r), "path": str(r.path)} for r in rows], indent=1))
+        return
+    if not rows:
+        click.echo(f"no worker environments in {envs.envs_root(cache_dir)}")
+        return
+    for r in rows:
+        state = "" if r.complete else "  (incomplete: a build was interrupted)"
+        built = f", built in {r.built_in_s:.0f} s" if r.built_in_s is not None else ""
+        click.echo(f"{r.size_bytes / 2**20:7.0f} MiB  py{r.python} {r.flavour:8} {' '.join(r.requirements) or '?'}"
+                   f"{built}{state}\n           {r.path}")
+    click.echo(f"{sum(r.size_bytes for r in rows) / 2**20:7.0f} MiB  total, {len(rows)} environment(s)")
+
+
+@difftest.command("historical")
+@click.option("--only", metavar="ID", help="Run one case (a file name under datasets/historical/, without .toml).")
+@click.option("--list", "list_only", is_flag=True, help="List the cases without running them.")
+@click.option("--json-out", "json_path", type=click.Path(dir_okay=False), metavar="FILE", help="Write the results as JSON.")
+def historical_command(only: str | None, list_only: bool, json_path: str | None) -> None:
+    """Rediscover real, fixed upstream bugs: each case runs buggy vs fixed version and a control.
+
+    \b
+    Each case in datasets/historical/ names the bug's upstream URLs, a buggy and a fixed version,
+    the tiny-model variant and suite that reach it, and the oracle the tester should report.
+    Exit status: 0 every detectable case detected and every control clean, 1 otherwise.
+    """
+    from enginebugs.difftest.historical import CaseError, load_cases, run_case, summary
+
+    try:
+        cases = load_cases(only)
+    except CaseError as exc:
+        raise UserError(str(exc)) from None
+    if json_path and not Path(json_path).resolve().parent.is_dir():
+        raise UserError(f"directory of {json_path} does not exist")
+    if list_only:
+        for c in cases:
+            mark = "" if c.detectable else "  (not detectable: " + c.why_not[:80] + ")"
+            click.echo(f"{c.id:36} {c.package} {c.buggy} -> {c.fixed}  {c.model}  {c.oracle}{mark}")
+        return
+    console = Console(stderr=True)
+    results = []
+    for c in cases:
+        console.print(f"[bold]{c.id}[/bold]: {c.package} {c.buggy} vs {c.fixed} (control {c.control})")
+        r = run_case(c, progress=_progress_printer(console))
+        results.append(r)
+        verdict = "detected" if r.detected else "MISSED"
+        console.print(f"  {verdict} ({', '.join(r.oracles) or 'no finding'}); root cause "
+                      f"{'right' if r.root_cause_ok else 'wrong'}; control "
+                      f"{'clean' if not r.control_findings else ', '.join(r.control_findings)}"
+                      + (f" (both releases: {', '.join(r.control_shared)})" if r.control_shared else "")
+                      + f"; {r.time_s} s"
+                      + (f"; error {r.error}" if r.error else ""), highlight=False)
+    total = summary(results)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"summary": total, "cases": [r.to_dict() for r in results]}, indent=1))
+    for package, p in sorted(total["packages"].items()):
+        click.echo(f"{package}: {p['detected']}/{p['cases']} detected, {p['controls_clean']}/{p['cases']} controls clean")
+    click.echo(f"total: {total['detected']}/{total['cases']} detected, {total['controls_clean']}/{total['cases']} "
+               f"controls clean, {total['time_s']} s")
+    ok = all(r.detected for r in results if r.detectable) and total["controls_clean"] == total["cases"]
+    sys.exit(0 if ok else 1)
 
 
 @difftest.command("list")

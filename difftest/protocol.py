@@ -44,20 +44,41 @@ class EngineConfig:
     """One configuration of one engine: ``engine`` is the registered engine name, ``label`` the
     name findings use (e.g. ``llamacpp:f32``), ``dtype`` the weights' dtype or quantization
     (``f32``, ``f16``, ``bf16``, ``q8_0``, ``q4_K``), ``options`` the engine's own knobs
-    (``use_cache``, ``n_batch``, ``n_ubatch``, ``threads``, ``type_k``, ``flash_attn``, ...)."""
+    (``use_cache``, ``n_batch``, ``n_ubatch``, ``threads``, ``type_k``, ``flash_attn``, ...).
+    ``version`` pins the engine's own package (``transformers@5.21.1:f32``) and ``pins`` adds
+    ``name==version`` pins (``with=tokenizers==0.21.0``): such a configuration runs in its own
+    worker environment (:mod:`enginebugs.difftest.envs`); empty means the current environment."""
 
     engine: str
     dtype: str = "f32"
     options: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    version: str = ""
+    pins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pins", tuple(self.pins))
         if not self.label:
-            extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-            object.__setattr__(self, "label", f"{self.engine}:{self.dtype}" + (f"[{extra}]" if extra else ""))
+            extra = [f"{k}={v}" for k, v in sorted(self.options.items())]
+            extra += [f"with={'+'.join(self.pins)}"] if self.pins else []
+            name = f"{self.engine}@{self.version}" if self.version else self.engine
+            object.__setattr__(self, "label", f"{name}:{self.dtype}" + (f"[{','.join(extra)}]" if extra else ""))
+
+    @property
+    def build(self) -> tuple[str, str, tuple[str, ...]]:
+        """The engine and the package versions it runs with: two configurations of one build
+        share a tokenizer and differ only in knobs; another version is another implementation."""
+        return self.engine, self.version, self.pins
+
+    @property
+    def versioned(self) -> bool:
+        """Whether this configuration pins packages (and so runs in its own environment)."""
+        return bool(self.version or self.pins)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["pins"] = list(self.pins)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EngineConfig":

@@ -77,15 +77,24 @@ def findings_matrix(result: RunResult) -> tuple[list[str], list[str], dict[tuple
     return oracles, pairs, dict(cells)
 
 
+def config_versions(config: dict) -> str:
+    """The package versions a configuration's worker ran with (from its fingerprint), e.g.
+    ``transformers 5.23.0, tokenizers 0.23.3``; empty when it never loaded."""
+    packages = ((config.get("fingerprint") or {}).get("packages") or {})
+    return ", ".join(f"{name} {version}" for name, version in packages.items() if version and name != "numpy")
+
+
 def write_markdown(result: RunResult, path: str | Path) -> None:
     run = result.run
     lines = [f"# difftest run {run['id']}", "",
              f"Model **{run['model']['name']}** (recipe {run['model'].get('recipe_hash', '')}), suite "
              f"**{run['suite']['name']}**, profile **{run['profile']}**, reference **{run['reference']}**, "
              f"seed {run['seed']}, {run.get('wall_s', 0):.1f} s.", "",
-             "## Configurations", "", "| config | status | load s | engine s | calls |", "|---|---|---|---|---|"]
+             "## Configurations", "", "| config | status | load s | engine s | calls | packages |",
+             "|---|---|---|---|---|---|"]
     for c in run["configs"]:
-        lines.append(f"| {c['label']} | {c['status']} | {c['load_s']} | {c['engine_s']} | {c['calls']} |")
+        lines.append(f"| {c['label']} | {c['status']} | {c['load_s']} | {c['engine_s']} | {c['calls']} | "
+                     f"{config_versions(c)} |")
     lines += ["", f"## Findings ({len(result.findings)})", "", _counts_line(result) + ".", ""]
     if result.findings:
         lines += ["| # | status | oracle | configurations | symptom | root cause | component | failing | message |",
@@ -143,6 +152,9 @@ def print_summary(result: RunResult, console: Console) -> None:
                   f"reference {escape(str(result.run['reference']))}, profile {result.run['profile']}")
     for g in result.comparison.fixed if result.comparison else []:
         console.print(f"[bold]fixed[/bold] baseline group {g.key}: {escape(g.title)}", highlight=False)
+    for c in result.run.get("configs", []):
+        if c.get("version") or c.get("pins"):
+            console.print(f"  {escape(c['label'])}: {escape(config_versions(c) or c.get('status', ''))}", highlight=False)
     if not result.findings:
         return
     table = Table(title="Findings by oracle and configuration pair")

@@ -61,12 +61,17 @@ class RunOptions:
 def worker_factory(model: ModelSpec, options: RunOptions) -> ClientFactory:
     """Clients that run each configuration in its own ``python -m enginebugs.difftest.worker`` process."""
     from enginebugs.difftest.engines.registry import worker_python
+    from enginebugs.difftest.envs import ensure
+    from enginebugs.difftest.versions import config_env
     from enginebugs.difftest.worker import WorkerClient
 
     def make(config: EngineConfig) -> Any:
         # An engine with its own environment (vLLM: .venv-vllm) runs there; where that is missing the
-        # worker runs here and the engine's load() raises Unsupported with the reason (a skip).
-        return WorkerClient(config.engine, model, config, python=worker_python(config.engine)[0],
+        # worker runs here and the engine's load() raises Unsupported with the reason (a skip). A
+        # versioned configuration runs in its pinned environment (built here if not cached).
+        env = config_env(config)
+        python = str(ensure(env)) if env is not None else worker_python(config.engine)[0]
+        return WorkerClient(config.engine, model, config, python=python,
                             plugins=list(options.plugins), timeout_s=options.timeout_s,
                             load_timeout_s=max(options.load_timeout_s, options.timeout_s))
     return make
@@ -500,17 +505,31 @@ def prefix_prompt_choice(prompt_ids: list[list[int]], count: int) -> list[int]:
 
 
 def parse_config(spec: str) -> EngineConfig:
-    """``engine:dtype[:key=value...]`` -> EngineConfig (values: int, float, true/false, or text)."""
+    """``engine[@version]:dtype[:key=value...][:with=pkg==ver+pkg==ver]`` -> EngineConfig (values:
+    int, float, true/false, or text). ``@version`` pins the engine's package and ``with=`` adds
+    pins; either gives the configuration its own worker environment (:mod:`enginebugs.difftest.envs`)."""
+    from enginebugs.difftest.envs import parse_pin
+
     parts = [p.strip() for p in spec.strip().split(":")]
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise ValueError(f"configuration {spec!r} must look like engine:dtype[:key=value...]")
+        raise ValueError(f"configuration {spec!r} must look like engine:dtype[:key=value...] (engine@version:dtype pins a version)")
+    engine, at, version = parts[0].partition("@")
+    if at and not (engine and version and version[0].isdigit()):
+        raise ValueError(f"configuration {spec!r}: {parts[0]!r} must look like engine@version (e.g. transformers@5.21.1)")
     options: dict[str, Any] = {}
+    pins: list[str] = []
     for knob in parts[2:]:
         key, sep, raw = knob.partition("=")
         if not sep or not key:
             raise ValueError(f"configuration {spec!r}: knob {knob!r} must look like key=value")
-        options[key] = _knob_value(raw)
-    return EngineConfig(parts[0], parts[1], options)
+        if key == "with":
+            try:
+                pins += [f"{n}=={v}" for n, v in (parse_pin(p) for p in raw.split("+"))]
+            except ValueError as exc:
+                raise ValueError(f"configuration {spec!r}: {exc} (several joined by '+')") from None
+        else:
+            options[key] = _knob_value(raw)
+    return EngineConfig(engine, parts[1], options, version=version, pins=tuple(pins))
 
 
 def _knob_value(raw: str) -> Any:

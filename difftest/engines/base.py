@@ -131,6 +131,12 @@ class EngineBase:
     option_defaults: dict[str, Any] = {}
     #: Dtypes the adapter runs (None: whatever the model has weights for).
     dtypes: tuple[str, ...] | None = None
+    #: The distribution ``engine@version`` pins (None: the engine cannot be pinned).
+    package: str | None = None
+    #: Version ranges the adapter supports, by distribution (checked before anything runs).
+    supported: dict[str, str] = {}
+    #: How its pinned worker environments are built (:mod:`enginebugs.difftest.envs`).
+    env_flavour = "overlay"
 
     def __init__(self) -> None:
         self.model: ModelSpec | None = None

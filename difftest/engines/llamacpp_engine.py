@@ -32,6 +32,8 @@ class LlamaCppEngine(EngineBase):
     capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "prompt_logprobs", "generate",
                               "batch_generate", "prefix_reuse", "chunked_prefill", "threads"})
     packages = ("llama-cpp-python", "gguf", "numpy")
+    package = "llama-cpp-python"
+    supported = {"llama-cpp-python": ">=0.3.0"}
     option_defaults = {"n_ctx": None, "n_batch": 512, "n_ubatch": 512, "threads": None, "threads_batch": None,
                        "type_k": None, "type_v": None, "flash_attn": False, "prefix_cache": True,
                        "state_roundtrip": False}

@@ -27,6 +27,8 @@ class OnnxRuntimeEngine(EngineBase):
     capabilities = frozenset({"tokenize", "detokenize", "prompt_logprobs", "generate", "batch_generate",
                               "kv_cache_toggle", "chunked_prefill", "threads"})
     packages = ("onnxruntime", "onnx", "tokenizers", "numpy")
+    package = "onnxruntime"
+    supported = {"onnxruntime": ">=1.17", "tokenizers": ">=0.15"}
     option_defaults = {"use_cache": True, "prefill_chunk": 0, "threads": None, "graph_optimization": "all"}
     dtypes = ("f32",)  # the ONNX export is f32 only
 

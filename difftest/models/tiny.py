@@ -69,10 +69,10 @@ def train_tokenizer():
     return tok
 
 
-def random_state_dict(seed: int = SEED) -> dict[str, np.ndarray]:
+def random_state_dict(seed: int = SEED, arch: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """HF Llama parameter names -> float32 arrays drawn from a fixed-seed PCG64 generator."""
     rng = np.random.Generator(np.random.PCG64(seed))
-    a, std = ARCH, WEIGHT_STD
+    a, std = arch or ARCH, WEIGHT_STD
     d, hd, ff = a["hidden_size"], a["head_dim"], a["intermediate_size"]
     q_out, kv_out = a["num_attention_heads"] * hd, a["num_key_value_heads"] * hd
 
@@ -101,18 +101,26 @@ def random_state_dict(seed: int = SEED) -> dict[str, np.ndarray]:
 
 def build_hf(out_dir: Path) -> None:
     """Write the HF checkpoint (config, safetensors, tokenizer) into ``out_dir``."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = train_tokenizer()
     config = LlamaConfig(
         **ARCH, hidden_act="silu", tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
         bos_token_id=tok.token_to_id(BOS), eos_token_id=tok.token_to_id(EOS), pad_token_id=tok.token_to_id(PAD),
         torch_dtype="float32")
-    model = LlamaForCausalLM(config)
-    state = {k: torch.from_numpy(v) for k, v in random_state_dict().items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if "rotary_emb" not in m]
+    save_checkpoint(LlamaForCausalLM(config), random_state_dict(), tok, out_dir)
+    (out_dir / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))
+
+
+def save_checkpoint(model: Any, state: dict[str, np.ndarray], tok: Any, out_dir: Path) -> None:
+    """Load ``state`` into ``model`` (strictly, but for rotary buffers and a tied head) and write it
+    with the fast tokenizer ``tok`` to ``out_dir``."""
+    import torch
+    from transformers import PreTrainedTokenizerFast
+
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(a) for k, a in state.items()}, strict=False)
+    tied = getattr(model.config, "tie_word_embeddings", False)
+    missing = [m for m in missing if "rotary_emb" not in m and not (m == "lm_head.weight" and tied)]
     if missing or unexpected:
         raise RuntimeError(f"state dict mismatch: missing={missing} unexpected={unexpected}")
     model.generation_config.do_sample = False
@@ -121,4 +129,125 @@ def build_hf(out_dir: Path) -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
                                    clean_up_tokenization_spaces=False, add_bos_token=True)
     fast.save_pretrained(out_dir)
-    (out_dir / "recipe.json").write_text(json.dumps(recipe(), indent=2, sort_keys=True))
+
+
+# ------------------------------------------------------------------------------- the variant family
+#: ``tiny:<variant>``: what each variant changes from the default recipe (same corpus, same seed).
+#: ``tokenizer``: byte-level (GPT-2 style BPE, the default) or metaspace (SentencePiece-style:
+#: ``▁`` for spaces, byte fallback); ``tokenizer_class``: what tokenizer_config.json declares;
+#: ``added``: extra added tokens (non-special); ``normalizer``: a normalizer in front of the
+#: pre-tokenizer; ``arch``: llama or gemma3 (sliding window); ``arch_overrides``: ARCH changes.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "llama": {},
+    "llamafast": {"tokenizer_class": "LlamaTokenizerFast"},
+    "metaspace": {"tokenizer": "metaspace", "tokenizer_class": "LlamaTokenizerFast"},
+    "added-tokens": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "normalizer": "nfkc"},
+    "gemma3-sw": {"arch": "gemma3", "sliding_window": 48},
+    "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
+    # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
+    "cleanup": {"clean_up_tokenization_spaces": True},
+}
+#: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
+UNSUPPORTED_FORMATS = {
+    "metaspace": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
+    "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
+}
+
+
+def variant_recipe(variant: str) -> dict[str, Any]:
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown tiny variant {variant!r}; choose one of {', '.join(VARIANTS)} (or all)")
+    if variant == "llama":
+        return recipe()
+    return {**recipe(), "name": f"tiny:{variant}", "variant": VARIANTS[variant], "variant_version": 1}
+
+
+def variant_arch(variant: str) -> dict[str, Any]:
+    return {**ARCH, **VARIANTS[variant].get("arch_overrides", {})}
+
+
+def train_variant_tokenizer(variant: str):
+    """The tokenizer of ``variant`` (the default one for byte-level variants without extras)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    v = VARIANTS[variant]
+    if v.get("tokenizer", "byte-level") == "byte-level" and not v.get("normalizer"):
+        tok = train_tokenizer()
+    else:
+        size = ARCH["vocab_size"] - len(v.get("added", []))
+        if v.get("tokenizer") == "metaspace":
+            tok = Tokenizer(models.BPE(byte_fallback=True, unk_token=None))
+            tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+            tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                             decoders.Strip(content=" ", left=1, right=0)])
+            alphabet = [f"<0x{b:02X}>" for b in range(256)]
+            trainer = trainers.BpeTrainer(vocab_size=size - len(alphabet), min_frequency=2,
+                                          special_tokens=[BOS, EOS, PAD] + alphabet, show_progress=False)
+        else:
+            tok = Tokenizer(models.BPE())
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+            tok.decoder = decoders.ByteLevel()
+            trainer = trainers.BpeTrainer(vocab_size=size, min_frequency=2, special_tokens=[BOS, EOS, PAD],
+                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        if v.get("normalizer") == "nfkc":
+            tok.normalizer = normalizers.NFKC()
+        tok.train([str(p) for p in corpus_files()], trainer)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, tok.token_to_id(BOS))])
+    if v.get("added"):
+        tok.add_tokens([AddedToken(t, normalized=False) for t in v["added"]])
+    vocab = tok.get_vocab_size()
+    if vocab != ARCH["vocab_size"]:  # an added token already in the vocabulary leaves a hole in the ids
+        raise RuntimeError(f"tiny:{variant} tokenizer has {vocab} tokens, not {ARCH['vocab_size']}")
+    return tok
+
+
+def gemma3_state_dict(model: Any, seed: int = SEED) -> dict[str, np.ndarray]:
+    """Gemma 3 parameters drawn like the Llama ones (its norms scale by ``1 + w``: jitter around 0)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    out = {}
+    for name, p in model.state_dict().items():
+        if name.endswith("norm.weight"):
+            out[name] = rng.normal(0.0, WEIGHT_STD["norm_jitter"], size=tuple(p.shape)).astype(np.float32)
+        else:
+            s = next((WEIGHT_STD[k] for key, k in (("embed", "embed"), ("q_proj", "qk"), ("k_proj", "qk"),
+                                                     ("v_proj", "vo"), ("o_proj", "vo"), ("mlp", "mlp"),
+                                                     ("lm_head", "lm_head")) if key in name), 0.05)
+            out[name] = rng.normal(0.0, s, size=tuple(p.shape)).astype(np.float32)
+    return out
+
+
+def build_variant_hf(variant: str, out_dir: Path) -> None:
+    """Write ``tiny:<variant>``'s HF checkpoint into ``out_dir``."""
+    if variant == "llama":
+        return build_hf(out_dir)
+    v, tok = VARIANTS[variant], train_variant_tokenizer(variant)
+    ids = {"bos_token_id": tok.token_to_id(BOS), "eos_token_id": tok.token_to_id(EOS), "pad_token_id": tok.token_to_id(PAD)}
+    arch = variant_arch(variant)
+    if v.get("arch") == "gemma3":
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+        keep = {k: arch[k] for k in ("vocab_size", "hidden_size", "num_attention_heads", "num_key_value_heads",
+                                     "head_dim", "intermediate_size", "num_hidden_layers", "max_position_embeddings",
+                                     "rms_norm_eps")}
+        config = Gemma3TextConfig(**keep, **ids, sliding_window=v["sliding_window"],
+                                  layer_types=["sliding_attention", "full_attention"], tie_word_embeddings=True)
+        model = Gemma3ForCausalLM(config)
+        state = gemma3_state_dict(model)
+    else:
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        config = LlamaConfig(**arch, hidden_act="silu", tie_word_embeddings=False, attention_bias=False,
+                             mlp_bias=False, **ids)
+        model = LlamaForCausalLM(config)
+        state = random_state_dict(SEED, arch)
+    save_checkpoint(model, state, tok, out_dir)
+    path = out_dir / "tokenizer_config.json"
+    cfg = json.loads(path.read_text())
+    if v.get("tokenizer_class"):
+        cfg["tokenizer_class"] = v["tokenizer_class"]
+        cfg.pop("backend", None)
+    cfg["clean_up_tokenization_spaces"] = bool(v.get("clean_up_tokenization_spaces", False))
+    path.write_text(json.dumps(cfg, indent=2))
+    (out_dir / "recipe.json").write_text(json.dumps(variant_recipe(variant), indent=2, sort_keys=True))
+
