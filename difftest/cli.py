@@ -314,7 +314,7 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
     prepare the model, run (``executor``: the ``--executor``/``--ray-*`` options), apply the baseline
     and write the requested files; returns the
     :class:`~enginebugs.difftest.results.RunResult` (``exit_code`` is the command's)."""
-    from enginebugs.difftest.report_io import write_junit, write_markdown
+    from enginebugs.difftest.report_io import write_outputs
     from enginebugs.difftest.runner import Runner, RunOptions
 
     for target in (json_path, junit, markdown, db, write_baseline):
@@ -345,16 +345,7 @@ def execute(*, model: str = "tiny", engines: str | None = None, configs: str | N
         from enginebugs.difftest.baseline import write_baseline as write_baseline_file
 
         write_baseline_file(write_baseline, result.run, result.findings)
-    if json_path:
-        result.write_json(json_path)
-    if junit:
-        write_junit(result, junit)
-    if markdown:
-        write_markdown(result, markdown)
-    if db:
-        from enginebugs.difftest.findings import save_findings
-
-        save_findings(db, result.run, result.findings)
+    write_outputs(result, json_path=json_path, junit=junit, markdown=markdown, db=db)
     return result
 
 

@@ -174,3 +174,19 @@ def print_summary(result: RunResult, console: Console) -> None:
         if result.known_reason(f):
             console.print("    " + escape(result.known_reason(f)), highlight=False, soft_wrap=True)
 
+
+
+def write_outputs(result: RunResult, *, json_path: str | None = None, junit: str | None = None,
+                  markdown: str | None = None, db: str | None = None) -> None:
+    """Write the files and store records a command was asked for (``--json-out``, ``--junit``,
+    ``--markdown``, ``--db``): the same for ``difftest run`` and ``difftest serve``."""
+    if json_path:
+        result.write_json(json_path)
+    if junit:
+        write_junit(result, junit)
+    if markdown:
+        write_markdown(result, markdown)
+    if db:
+        from enginebugs.difftest.findings import save_findings
+
+        save_findings(db, result.run, result.findings)

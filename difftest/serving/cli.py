@@ -52,7 +52,7 @@ def serve(model: str, server_names: str, urls: tuple[str, ...], suite: str, time
     Exit status: 0 no finding, 1 findings, 2 usage or input error.
     """
     from enginebugs.difftest.cli import _split, resolve_model
-    from enginebugs.difftest.report_io import print_summary, write_junit, write_markdown
+    from enginebugs.difftest.report_io import print_summary, write_outputs
     from enginebugs.difftest.serving.run import serve_run
     from enginebugs.difftest.serving.servers import server_named, url_server
     from enginebugs.difftest.serving.suite import SuiteError, load_serving_suite
@@ -81,17 +81,9 @@ def serve(model: str, server_names: str, urls: tuple[str, ...], suite: str, time
     progress = (lambda _: None) if quiet else (lambda m: console.print(f"[dim]{m}[/dim]", highlight=False))
     result = serve_run(spec, chosen, requests, timeout_s=timeout, start_timeout_s=start_timeout, progress=progress,
                        command=" ".join(shlex.quote(a) for a in ["enginebugs", *sys.argv[1:]]))
-    if json_path:
-        result.write_json(json_path)
-    if junit:
-        write_junit(result, junit)
+    write_outputs(result, json_path=json_path, junit=junit, markdown=markdown, db=db)
     if markdown:
-        write_markdown(result, markdown)
         _append_conventions(result, markdown)
-    if db:
-        from enginebugs.difftest.findings import save_findings
-
-        save_findings(db, result.run, result.findings)
     out = Console(stderr=json_flag)
     print_summary(result, out)
     for conv in result.metrics.get("conventions", []):
