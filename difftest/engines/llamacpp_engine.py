@@ -30,7 +30,7 @@ KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
 class LlamaCppEngine(EngineBase):
     name = "llamacpp"
     capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "prompt_logprobs", "generate",
-                              "batch_generate", "prefix_reuse", "chunked_prefill", "threads"})
+                              "batch_generate", "prefix_reuse", "chunked_prefill", "threads", "sampling"})
     packages = ("llama-cpp-python", "gguf", "numpy")
     package = "llama-cpp-python"
     supported = {"llama-cpp-python": ">=0.3.0"}
@@ -130,6 +130,19 @@ class LlamaCppEngine(EngineBase):
                                   self.artifacts)
 
     # -- generation ------------------------------------------------------------------------------
+    def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:
+        """``n`` draws of the next token through the sampler chain llama-cpp-python builds for
+        ``Llama.sample`` (top-k, typical, top-p, min-p, temperature, then ``dist`` seeded by ``seed``),
+        all from the logits after ``ids``; no penalties (repeat 1.0, frequency/presence 0)."""
+        llm = self.llm
+        llm.reset()
+        llm.eval(list(ids))
+        llm.set_seed(int(seed))
+        sampler = llm._init_sampler(top_k=int(settings.get("top_k", 0)), top_p=float(settings.get("top_p", 1.0)),
+                                    min_p=float(settings.get("min_p", 0.0)), typical_p=1.0,
+                                    temp=float(settings.get("temperature", 1.0)), repeat_penalty=1.0)
+        return [int(sampler.sample(llm._ctx, -1)) for _ in range(n)]
+
     def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
         self.require_greedy(seed)
         ids = [int(t) for t in ids]
