@@ -17,6 +17,12 @@ CONFIGS = ("transformers:f32", "llamacpp:f32", "llamacpp:q8_0", "onnxruntime:f32
 #: pieces; the tiny model has such tokens (long Japanese merges), so its decode loses text.
 LLAMACPP_DETOKENIZER = {("tokenization.decode", ("transformers:f32", "llamacpp:f32")),
                         ("tokenization.round_trip", ("llamacpp:f32",))}
+#: The same bug seen in llama.cpp's generated text, where its greedy continuation emits such a token.
+LLAMACPP_GENERATED = {("tokenization.generated_text", ("transformers:f32", "llamacpp:f32"))}
+
+
+def _japanese(text) -> bool:
+    return any(0x3040 <= ord(c) <= 0x9FFF for c in str(text))
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +39,14 @@ def test_default_profile_flags_only_the_llamacpp_detokenizer(recorded):
     _, result = recorded
     assert all(c["status"] == "ok" for c in result.run["configs"])
     flagged = {(f.oracle, tuple(f.configs)) for f in result.findings}
-    assert flagged == LLAMACPP_DETOKENIZER
+    assert LLAMACPP_DETOKENIZER <= flagged <= LLAMACPP_DETOKENIZER | LLAMACPP_GENERATED
     for f in result.findings:
         assert f.root_cause == "incorrect-detokenization" and f.component == "output-processor"
+        if f.oracle == "tokenization.generated_text":  # the lost piece is in the generated text
+            assert _japanese(f.first_divergence["expected_context"]), f.first_divergence
+            continue
         for text in [f.prompt] + [e["prompt"] for e in f.examples]:  # the long Japanese merges
-            assert any(0x3040 <= ord(c) <= 0x9FFF for c in text), text
+            assert _japanese(text), text
     passed = {(o["oracle"], tuple(o["configs"])) for o in result.oracles if o["status"] == "pass"}
     for pair in (("transformers:f32", "onnxruntime:f32"), ("transformers:f32", "llamacpp:f32"),
                  ("transformers:f32", "llamacpp:q8_0")):
