@@ -236,7 +236,7 @@ def statuses(result, oracle: str, label: str) -> list[str]:
 def test_runner_prefix_and_seeded_sampling_checks_run_and_pass_on_vllm(runner_run):
     runner, result = runner_run
     session = runner.sessions[0]
-    assert session.label == "vllm:f32" and isinstance(session.records[("prefix.reset", 0)], bool)
+    assert session.label == "vllm:f32" and isinstance(session.records[("prefix.reset", "cold", 0)], bool)
     assert session.records[("prefix.cold", 0)].cached_prompt_tokens == 0
     assert session.records[("prefix.hot", 0)].cached_prompt_tokens >= 64  # two 32-token blocks reused
     assert statuses(result, "cache.prefix_reuse", "vllm:f32") == ["pass"]

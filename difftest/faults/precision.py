@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from enginebugs.difftest.faults.base import FaultyEngine
 from enginebugs.difftest.protocol import EngineConfig, Generation, ModelSpec, PromptScores, TopK
+from enginebugs.difftest.worker import full_logprobs
 
 
 class LogitNoise(FaultyEngine):
@@ -42,14 +42,14 @@ class LogitNoise(FaultyEngine):
         tops = [self._noisy_top(t, list(ids[: i + 1])) for i, t in enumerate(scores.top)]
         token_lps = [lp + float(self._noise(list(ids[: i + 1]), max(ids[i + 1] + 1, self._vocab()))[ids[i + 1]])
                      for i, lp in enumerate(scores.token_logprobs)]
-        path = scores.full_logprobs_file
-        if path:
-            full_lp = np.load(path)
+        noisy = PromptScores(list(ids), token_lps, tops)
+        array = full_logprobs(scores)  # in memory from a worker, or the .npy an in-process engine wrote
+        if array is not None:
+            full_lp = np.array(array, dtype=np.float32, copy=True)
             for i in range(len(full_lp)):
                 full_lp[i] += self._noise(list(ids[: i + 1]), max(full_lp.shape[1], self._vocab()))[: full_lp.shape[1]]
-            path = str(Path(path).with_name(Path(path).stem + "-noisy.npy"))
-            np.save(path, full_lp.astype(np.float32))
-        return PromptScores(list(ids), token_lps, tops, path)
+            noisy.full_logprobs = full_lp
+        return noisy
 
     def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:
         gen = self.inner.generate(ids, max_new_tokens, top_k, seed)

@@ -8,6 +8,7 @@ import numpy as np
 from enginebugs.difftest.faults.base import FaultyEngine
 from enginebugs.difftest.oracles.sampler_chain import SamplerSettings, next_token_distribution, sample
 from enginebugs.difftest.protocol import Generation
+from enginebugs.difftest.worker import full_logprobs
 
 
 class SeedDrift(FaultyEngine):
@@ -54,5 +55,5 @@ class TopPBeforeTemperature(FaultyEngine):
         if s.top_p >= 1.0 or s.temperature == 1.0:
             return self.inner.sample_next(ids, n, settings, seed)
         scores = self.inner.prompt_logprobs(list(ids) + [0], top_k=1, full=True)
-        probs, _ = next_token_distribution(np.load(scores.full_logprobs_file)[-1], s, self.ORDER, margin=0.0)
+        probs, _ = next_token_distribution(full_logprobs(scores)[-1], s, self.ORDER, margin=0.0)
         return sample(probs, n, np.random.default_rng(seed))

@@ -159,7 +159,7 @@ def variant_recipe(variant: str) -> dict[str, Any]:
         raise KeyError(f"unknown tiny variant {variant!r}; choose one of {', '.join(VARIANTS)} (or all)")
     if variant == "llama":
         return recipe()
-    return {**recipe(), "name": f"tiny:{variant}", "variant": VARIANTS[variant], "variant_version": 1}
+    return {**recipe(), "name": f"tiny:{variant}", "variant": VARIANTS[variant], "variant_version": 2}
 
 
 def variant_arch(variant: str) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def train_variant_tokenizer(variant: str):
             tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                              decoders.Strip(content=" ", left=1, right=0)])
             alphabet = [f"<0x{b:02X}>" for b in range(256)]
-            trainer = trainers.BpeTrainer(vocab_size=size - len(alphabet), min_frequency=2,
+            trainer = trainers.BpeTrainer(vocab_size=size, min_frequency=2,  # the specials count in it
                                           special_tokens=[BOS, EOS, PAD] + alphabet, show_progress=False)
         else:
             tok = Tokenizer(models.BPE())
