@@ -91,6 +91,23 @@ def run_texts(campaign, texts):
     return [o for t in texts for o in campaign.check_text("edge-cases", t)]
 
 
+def test_prompts_too_large_for_memory_are_scored_one_engine_at_a_time_with_the_same_results(fake_campaign,
+                                                                                          monkeypatch):
+    """A prompt whose full-vocabulary arrays would not fit the memory budget (Gemma's 262k vocabulary
+    on long prompts was OOM-killed with four engines at once) is scored engine by engine: the same
+    findings and the same statistics."""
+    from enginebugs.difftest.campaign import logits
+
+    monkeypatch.setattr(logits, "memory_budget", lambda: 0)
+    options = CampaignOptions(engines=("transformers", "llamacpp"), formats=(), progress=False, cache_prompts=2)
+    sequential = Campaign(fake_model(), load_suite("smoke"), options, client_factory=fake_factory("llamacpp:f32")).run()
+
+    def logit_view(r):
+        return ({(f["oracle"], tuple(f["configs"])) for f in r["findings"] if f["part"] == "logits"},
+                {m["actual"]: (m["positions"], m["kld"]["mean"]) for m in r["metrics"]["pairs"] if m["part"] == "logits"})
+    assert logit_view(sequential) == logit_view(fake_campaign)
+
+
 def test_tokenizer_mismatch_classes_and_clean_control():
     texts = ["plain words", "two  spaces", "<s> literal", "日本語"]
     clean = tokenizer_campaign(CharTokenizer())

@@ -30,6 +30,18 @@ from .plan import KINDS, prompt_kind
 
 #: Rows per chunk when computing per-position statistics (bounds the fp32 temporaries).
 ROWS_PER_CHUNK = 64
+#: Copies of one prompt's full-vocabulary array alive per configuration while it is scored (the
+#: engine's logits and log-softmax, the frame it sends, the client's copy): with Gemma's 262k-token
+#: vocabulary an 800-token prompt is ~0.9 GB per copy, and four engines at once were OOM-killed.
+COPIES_PER_ARRAY = 4
+
+
+def memory_budget() -> int:
+    """Bytes the concurrent scoring of one prompt may take: a quarter of the machine's memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 2 * 2**30
 #: Significant digits kept of each per-position value written for the histograms.
 DIGITS = 4
 
@@ -80,8 +92,12 @@ def _kld_outcome(ref: Session, s: Session, summary: dict[str, Any] | None, profi
 
 def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, profile: ToleranceProfile,
                    factory: Callable[[EngineConfig], Any], advance: Callable[[int], None] = lambda n: None,
-                   status: Callable[[str], None] = lambda m: None) -> LogitPart:
-    """Score and generate every prompt of ``suite`` with ``configs`` (the first is the reference)."""
+                   status: Callable[[str], None] = lambda m: None, budget: int | None = None) -> LogitPart:
+    """Score and generate every prompt of ``suite`` with ``configs`` (the first is the reference).
+    The engines score a prompt at once while its full-vocabulary arrays fit in ``budget`` bytes
+    (default :func:`memory_budget`); a longer prompt is scored one engine after another, each
+    array compared with the reference's and dropped before the next engine starts."""
+    budget = memory_budget() if budget is None else budget
     sessions = [Session(c, factory(c)) for c in configs]
     part = LogitPart(sessions)
     status(f"loading {len(sessions)} configurations")
@@ -111,15 +127,25 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
             s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
             arrays[s.label] = _take_array(s, ("scores", j))
             advance(1)
-        # Every engine scores and continues the prompt at once (one worker each); the KLD, top-1 and
-        # Δp statistics are taken as soon as the prompt is done, so at most one full-vocabulary
-        # array per configuration is ever held.
-        concurrently([ref, *others], score)
-        expected = arrays.pop(ref.label)
-        for s in others:
-            actual = arrays.pop(s.label)
+        def compare(s: Session, expected: np.ndarray | None, ids: list[int] = ids) -> None:
+            actual = arrays.pop(s.label, None)
             if expected is not None and actual is not None and expected.shape == actual.shape:
                 stats[s.label].append((part.kinds[-1], chunked_position_stats(expected, actual, ids[1:])))
+
+        # The KLD, top-1 and Δp statistics are taken as soon as an engine's array is there, so at
+        # most one full-vocabulary array per configuration (and one prompt) is ever held.
+        array_bytes = len(ids) * max(model.vocab_size, 1) * 4
+        if array_bytes * COPIES_PER_ARRAY * (1 + len(others)) <= budget:
+            concurrently([ref, *others], score)  # every engine at once, one worker each
+            expected = arrays.pop(ref.label)
+            for s in others:
+                compare(s, expected)
+        else:
+            score(ref)
+            expected = arrays.pop(ref.label)
+            for s in others:
+                score(s)
+                compare(s, expected)
     data = RunData(sessions, ref, suite, profile, [], list(suite.prompts), part.prompt_ids,
                    vocab_size=model.vocab_size)
     for outcome in (*sanity_checks(data), *precision_checks(data, [])):
