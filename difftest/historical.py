@@ -13,11 +13,11 @@ are listed apart: they are not version differences). A case marked ``detectable 
 from __future__ import annotations
 
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from enginebugs import datasets
+from enginebugs.taxonomy.textio import TextFileError, read_toml
 
 REQUIRED = ("id", "package", "title", "urls", "engine", "buggy", "fixed", "control", "model", "suite", "oracle",
             "root_cause")
@@ -72,9 +72,9 @@ def load_cases(only: str | None = None) -> list[Case]:
     cases = []
     for path in sorted(case_dir().glob("*.toml")):
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise CaseError(f"cannot read {path.name}: {exc}") from None
+            raw = read_toml(path)
+        except TextFileError as exc:
+            raise CaseError(f"historical case: {exc}") from None
         missing = [k for k in REQUIRED if k not in raw]
         unknown = set(raw) - set(Case.__dataclass_fields__)
         if missing or unknown:

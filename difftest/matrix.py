@@ -28,10 +28,11 @@ import hashlib
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from enginebugs.taxonomy.textio import TextFileError, read_toml
 
 SCHEMA = "enginebugs.difftest.matrix/1"
 KNOWN_KEYS = {"executor", "ray_address", "models", "suites", "configurations", "profile", "tolerances", "seed",
@@ -89,11 +90,9 @@ def load_plan(path: str | Path) -> Plan:
     """Read and check a plan; every problem is a :class:`PlanError` naming the key."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read plan {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"plan {path} is not valid TOML: {exc}") from None
+        raw = read_toml(path)
+    except TextFileError as exc:
+        raise PlanError(f"plan: {exc}") from None
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise PlanError(f"plan {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}")

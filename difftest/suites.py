@@ -1,11 +1,11 @@
 """Prompt suites: ``datasets/prompts/<name>.toml`` (or any TOML path) with prompts and sizes."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from enginebugs import datasets
+from enginebugs.taxonomy.textio import TextFileError, read_toml
 
 PROMPTS_DIR = datasets.path("prompts")
 
@@ -50,9 +50,9 @@ def load_suite(name_or_path: str) -> Suite:
     if not path.is_file():
         raise SuiteError(f"unknown suite {name_or_path!r} (known: {', '.join(available_suites())}, or a .toml path)")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SuiteError(f"cannot read suite {path}: {exc}") from None
+        raw = read_toml(path)
+    except TextFileError as exc:
+        raise SuiteError(f"suite: {exc}") from None
     prompts = raw.pop("prompts", None)
     if not prompts or not all(isinstance(p, str) and p for p in prompts):
         raise SuiteError(f"suite {path}: 'prompts' must be a non-empty list of non-empty strings")

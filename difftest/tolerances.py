@@ -7,13 +7,13 @@ from its prefix class where there is one, else from ``"*"``.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from enginebugs.difftest.protocol import EngineConfig
+from enginebugs.taxonomy.textio import TextFileError, read_toml
 
 BUILTIN = Path(str(resources.files(__package__).joinpath("data", "tolerances.toml")))
 PROFILES = ("strict", "default", "lenient")
@@ -97,9 +97,9 @@ def _check_value(where: str, key: str, value: Any) -> None:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ToleranceError(f"cannot read tolerance file {path}: {exc}") from None
+        raw = read_toml(path)
+    except TextFileError as exc:
+        raise ToleranceError(f"cannot read tolerance file: {exc}") from None
     profiles = raw.get("profiles")
     if not isinstance(profiles, dict):
         raise ToleranceError(f"{path}: expected [profiles.<name>.\"<pair class>\"] tables")

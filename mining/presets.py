@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+
+from enginebugs.taxonomy.textio import TextFileError, read_toml
 
 PRESETS_FILE = Path(str(resources.files(__package__).joinpath("presets.toml")))
 PRESETS_ENV = "ENGINEBUGS_PRESETS"
@@ -120,11 +121,9 @@ def load_presets(path: str | os.PathLike | None = None) -> Presets:
     """Read presets from ``path``, ``$ENGINEBUGS_PRESETS`` or the packaged ``presets.toml``."""
     source = Path(path or os.environ.get(PRESETS_ENV) or PRESETS_FILE)
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PresetError(f"cannot read presets {source}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{source}: {exc}") from None
+        data = read_toml(source)
+    except TextFileError as exc:
+        raise PresetError(f"cannot read presets: {exc}") from None
     default = _rule(data.get("default", {}), f"{source} [default]", Rule())
     targets = []
     for i, table in enumerate(data.get("engine", []), start=1):

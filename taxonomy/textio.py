@@ -1,6 +1,7 @@
 """Reading user-supplied text files: UTF-8 (a BOM is dropped) or one clear error naming the file."""
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 
@@ -25,3 +26,12 @@ def read_utf8(path: str | Path) -> str:
     except OSError as exc:
         raise TextFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     return decode_utf8(data, str(path))
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML file's tables; raises :class:`TextFileError` naming the file when it is missing, not
+    UTF-8, or not valid TOML (every TOML the project reads from a user goes through here)."""
+    try:
+        return tomllib.loads(read_utf8(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise TextFileError(f"{path} is not valid TOML: {exc}") from None

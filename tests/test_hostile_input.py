@@ -238,3 +238,23 @@ def test_configurations_the_model_cannot_provide_stop_before_any_engine_starts(t
                        "--db", tmp_path / "s.db", "--json-out", tmp_path / "r.json")
     assert_refused(code, out, needle)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("payload,needle", [(b"\xff\xfe[profiles]\n", "not UTF-8"), (b"[profiles\n", "not valid TOML")])
+def test_every_user_toml_is_read_through_one_checked_reader(tmp_path, payload, needle):
+    """Presets, prompt suites, tolerance files, matrix plans and serving suites share one reader:
+    a non-UTF-8 or malformed file is one line naming it, never a traceback."""
+    from enginebugs.difftest.matrix import PlanError, load_plan
+    from enginebugs.difftest.serving.suite import SuiteError as ServingSuiteError, load_serving_suite
+    from enginebugs.difftest.suites import SuiteError, load_suite
+    from enginebugs.difftest.tolerances import ToleranceError, load_profile
+    from enginebugs.mining.presets import PresetError, load_presets
+
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(payload)
+    for read, error in ((load_presets, PresetError), (load_suite, SuiteError),
+                        (lambda p: load_profile("default", p), ToleranceError), (load_plan, PlanError),
+                        (load_serving_suite, ServingSuiteError)):
+        with pytest.raises(error) as caught:
+            read(str(bad))
+        assert needle in str(caught.value) and str(bad) in str(caught.value)

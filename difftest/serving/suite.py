@@ -1,10 +1,11 @@
 """The request suite of ``difftest serve``: ``datasets/serving/requests.toml`` or a TOML path."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from enginebugs.taxonomy.textio import TextFileError, read_toml
 
 EXPECTATIONS = ("reject", "accept", "either")
 
@@ -38,11 +39,9 @@ def load_serving_suite(name_or_path: str = "requests") -> ServingSuite:
 
     path = Path(name_or_path) if name_or_path.endswith(".toml") else datasets.path("serving", f"{name_or_path}.toml")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SuiteError(f"cannot read serving suite {name_or_path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SuiteError(f"serving suite {path} is not valid TOML: {exc}") from None
+        data = read_toml(path)
+    except TextFileError as exc:
+        raise SuiteError(f"cannot read serving suite {name_or_path}: {exc}") from None
     prompts = data.get("prompts")
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) and p for p in prompts):
         raise SuiteError(f"serving suite {path}: 'prompts' must be a non-empty list of non-empty strings")
