@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from enginebugs.difftest.models.to_onnx import ONNX_FILE, export_onnx, io_names  # noqa: E402
+from enginebugs.difftest.models.to_onnx import DATA_FILE, ONNX_FILE, export_onnx, io_names  # noqa: E402
 
 WINDOW, PROMPT = 4, 11
 
@@ -25,6 +25,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("gemma-sliding")
     model.save_pretrained(root / "hf")
     export_onnx(root / "hf", root / "onnx")
+    assert (root / "onnx" / DATA_FILE).stat().st_size >= 96 * 32 * 4  # the embedding sits beside the graph
     return model, ort.InferenceSession(str(root / "onnx" / ONNX_FILE), providers=["CPUExecutionProvider"])
 
 

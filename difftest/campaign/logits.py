@@ -56,11 +56,21 @@ class LogitPart:
     kinds: list[str] = field(default_factory=list)
 
 
-def chunked_position_stats(expected: np.ndarray, actual: np.ndarray, next_ids: list[int]) -> dict[str, np.ndarray]:
-    """:func:`precision.position_stats` row chunk by row chunk (it is row-wise, so this is exact)."""
-    parts = [precision.position_stats(expected[r:r + ROWS_PER_CHUNK], actual[r:r + ROWS_PER_CHUNK],
-                                      next_ids[r:r + ROWS_PER_CHUNK]) for r in range(0, len(expected), ROWS_PER_CHUNK)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+def chunked_position_stats(expected: np.ndarray, actuals: dict[str, np.ndarray],
+                           next_ids: list[int]) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`precision.position_stats` of each actual array against ``expected``, row chunk by row
+    chunk (it is row-wise, so this is exact); each chunk of the reference is normalised once for
+    all of them. Arrays whose shape differs from the reference's are left out."""
+    same = {label: a for label, a in actuals.items() if a is not None and a.shape == expected.shape}
+    parts: dict[str, list[dict[str, np.ndarray]]] = {label: [] for label in same}
+    for r in range(0, len(expected), ROWS_PER_CHUNK):
+        rows = expected[r:r + ROWS_PER_CHUNK]
+        ref = precision.ReferenceRows.of(rows)
+        for label, actual in same.items():
+            parts[label].append(precision.position_stats(rows, actual[r:r + ROWS_PER_CHUNK],
+                                                         next_ids[r:r + ROWS_PER_CHUNK], ref))
+    return {label: {k: np.concatenate([p[k] for p in chunks]) for k in chunks[0]}
+            for label, chunks in parts.items() if chunks}
 
 
 def _take_array(s: Session, key: Any) -> np.ndarray | None:
@@ -127,25 +137,24 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
             s.call(("gen", j), "generate", ids=ids, max_new_tokens=n, top_k=k)
             arrays[s.label] = _take_array(s, ("scores", j))
             advance(1)
-        def compare(s: Session, expected: np.ndarray | None, ids: list[int] = ids) -> None:
-            actual = arrays.pop(s.label, None)
-            if expected is not None and actual is not None and expected.shape == actual.shape:
-                stats[s.label].append((part.kinds[-1], chunked_position_stats(expected, actual, ids[1:])))
+        def compare(group: list[Session], expected: np.ndarray | None, ids: list[int] = ids) -> None:
+            actual = {s.label: arrays.pop(s.label, None) for s in group}
+            if expected is not None:
+                for label, st in chunked_position_stats(expected, actual, ids[1:]).items():
+                    stats[label].append((part.kinds[-1], st))
 
         # The KLD, top-1 and Δp statistics are taken as soon as an engine's array is there, so at
         # most one full-vocabulary array per configuration (and one prompt) is ever held.
         array_bytes = len(ids) * max(model.vocab_size, 1) * 4
         if array_bytes * COPIES_PER_ARRAY * (1 + len(others)) <= budget:
             concurrently([ref, *others], score)  # every engine at once, one worker each
-            expected = arrays.pop(ref.label)
-            for s in others:
-                compare(s, expected)
+            compare(others, arrays.pop(ref.label))
         else:
             score(ref)
             expected = arrays.pop(ref.label)
             for s in others:
                 score(s)
-                compare(s, expected)
+                compare([s], expected)
     data = RunData(sessions, ref, suite, profile, [], list(suite.prompts), part.prompt_ids,
                    vocab_size=model.vocab_size)
     for outcome in (*sanity_checks(data), *precision_checks(data, [])):

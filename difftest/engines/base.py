@@ -21,33 +21,48 @@ RELEVANT_CPU_FLAGS = ("sse3", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma",
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GGML_NUM_THREADS")
 
 
+#: Rows per chunk in :func:`log_softmax` (bounds the temporaries: 64 rows of a 262k vocabulary
+#: are 64 MB in float32, where the whole array of an 800-token prompt in float64 was 1.7 GB).
+ROWS_PER_CHUNK = 64
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax, computed in float64 and returned as float32 (NaN/inf propagate)."""
-    x = np.asarray(logits, dtype=np.float64)
-    m = np.max(x, axis=-1, keepdims=True)
-    shifted = x - m
-    return (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))).astype(np.float32)
+    """Row-wise log-softmax as float32 (NaN/inf propagate): shifted by the row maximum in float32,
+    the sum of exponentials accumulated in float64, row chunk by row chunk."""
+    x = np.asarray(logits, dtype=np.float32)
+    flat = x.reshape(-1, x.shape[-1]) if x.ndim != 1 else x.reshape(1, -1)
+    out = np.empty(flat.shape, dtype=np.float32)
+    for r in range(0, len(flat), ROWS_PER_CHUNK):
+        rows = flat[r:r + ROWS_PER_CHUNK]
+        shifted = np.subtract(rows, np.max(rows, axis=-1, keepdims=True), out=out[r:r + ROWS_PER_CHUNK])
+        total = np.sum(np.exp(shifted), axis=-1, keepdims=True, dtype=np.float64)
+        shifted -= np.log(total).astype(np.float32)
+    return out.reshape(x.shape)
 
 
 def top_entries(logprobs_row: np.ndarray, k: int) -> TopK:
     """The ``k`` best ids of one row, best first; ties go to the lower id (NaN sorts last)."""
-    row = np.nan_to_num(np.asarray(logprobs_row, dtype=np.float64), nan=-np.inf)
+    row = np.asarray(logprobs_row)
     k = min(k, row.shape[-1])
     if k <= 0:
         return TopK([], [])
+    if np.isnan(row).any():
+        row = np.where(np.isnan(row), -np.inf, row)
     threshold = np.partition(row, row.shape[-1] - k)[row.shape[-1] - k]
     candidates = np.flatnonzero(row >= threshold)  # the top k plus anything tied with the k-th
-    order = candidates[np.lexsort((candidates, -row[candidates]))][:k]
+    order = candidates[np.lexsort((candidates, -row[candidates].astype(np.float64)))][:k]
     return TopK([int(i) for i in order], [float(logprobs_row[i]) for i in order])
 
 
-def scores_from_logits(ids: list[int], logits: np.ndarray, k: int, full: bool, artifacts: "Artifacts") -> PromptScores:
-    """PromptScores from per-position logits (``len(ids)`` rows): position ``i`` scores ``ids[i+1]``."""
+def scores_from_logits(ids: list[int], logits: np.ndarray, k: int, full: bool) -> PromptScores:
+    """PromptScores from per-position logits (``len(ids)`` rows): position ``i`` scores ``ids[i+1]``.
+    With ``full`` the float32 log-probabilities stay in memory as ``full_logprobs`` (a worker
+    sends them as binary frames; nothing goes through a file)."""
     lp = log_softmax(logits[: len(ids) - 1])
     scores = PromptScores(list(ids), [float(lp[i, ids[i + 1]]) for i in range(len(lp))],
                           [top_entries(row, k) for row in lp])
     if full:
-        scores.full_logprobs_file = artifacts.save("prompt-logprobs", lp)
+        scores.full_logprobs = lp
     return scores
 
 
@@ -59,20 +74,13 @@ def cut_at_eos(tokens: list[int], eos_id: int | None) -> list[int]:
 
 
 class Artifacts:
-    """Where a worker writes full-vocabulary arrays (float32 ``.npy``) referenced by results."""
+    """A scratch folder of an engine's (a model folder rewritten for an older transformers)."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
         if directory is None:
             directory = tempfile.mkdtemp(prefix="enginebugs-artifacts-")
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._count = 0
-
-    def save(self, stem: str, array: np.ndarray) -> str:
-        self._count += 1
-        path = self.dir / f"{stem}-{os.getpid()}-{self._count}.npy"
-        np.save(path, np.asarray(array, dtype=np.float32))
-        return str(path)
 
 
 def cpu_info() -> dict[str, Any]:

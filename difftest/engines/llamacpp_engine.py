@@ -126,8 +126,7 @@ class LlamaCppEngine(EngineBase):
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
         ids = [int(t) for t in ids]
         self._prefill(ids)
-        return scores_from_logits(ids, np.array(self.llm.scores[: len(ids)], dtype=np.float32), top_k, full,
-                                  self.artifacts)
+        return scores_from_logits(ids, np.array(self.llm.scores[: len(ids)], dtype=np.float32), top_k, full)
 
     # -- generation ------------------------------------------------------------------------------
     def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:

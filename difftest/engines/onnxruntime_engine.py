@@ -108,7 +108,7 @@ class OnnxRuntimeEngine(EngineBase):
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
         arr = np.array([list(ids)], dtype=np.int64)
         logits, _ = self._prefill(arr, np.ones_like(arr))
-        return scores_from_logits(list(ids), logits[0], top_k, full, self.artifacts)
+        return scores_from_logits(list(ids), logits[0], top_k, full)
 
     def _decode(self, rows: list[list[int]], max_new_tokens: int, k: int) -> list[Generation]:
         """Greedy decoding of left-padded rows, with past key/values or full recompute."""

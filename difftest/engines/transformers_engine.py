@@ -103,7 +103,7 @@ class TransformersEngine(EngineBase):
         return out.logits[0].float().numpy()
 
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
-        return scores_from_logits(list(ids), self._logits(ids), top_k, full, self.artifacts)
+        return scores_from_logits(list(ids), self._logits(ids), top_k, full)
 
     def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]:
         """``n`` draws of the next token through transformers' own logits warpers, in the order

@@ -243,8 +243,7 @@ class VllmEngine(EngineBase):
             for i, row in enumerate(rows):
                 for tid, lp in row.items():
                     dense[i, tid] = lp.logprob
-            assert self.artifacts is not None
-            scores.full_logprobs_file = self.artifacts.save("vllm-prompt-logprobs", dense)
+            scores.full_logprobs = dense  # in memory: the worker sends it as binary frames
         return scores
 
     def generate(self, ids: list[int], max_new_tokens: int, top_k: int = 10, seed: int | None = None) -> Generation:

@@ -20,8 +20,12 @@ from pathlib import Path
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
-#: Bumped when the exported graph changes, so cached exports are rebuilt.
-EXPORT_VERSION = 2
+#: Bumped when the exported graph changes, so cached exports are rebuilt (3: weights in an external
+#: data file).
+EXPORT_VERSION = 3
+#: The weights beside the graph: ONNX Runtime reads raw tensors from it instead of parsing them out
+#: of one protobuf (Gemma-3 270M, 1.7 GB: session creation 20 s -> 7 s here).
+DATA_FILE = ONNX_FILE + ".data"
 
 
 def io_names(n_layers: int) -> tuple[list[str], list[str]]:
@@ -31,7 +35,7 @@ def io_names(n_layers: int) -> tuple[list[str], list[str]]:
 
 
 def export_onnx(hf_dir: Path, out_dir: Path) -> Path:
-    """Export ``hf_dir`` to ``out_dir/model.onnx`` (weights inline; the tiny model is small)."""
+    """Export ``hf_dir`` to ``out_dir/model.onnx`` with its weights in ``out_dir/model.onnx.data``."""
     import torch
     from transformers import AutoModelForCausalLM, DynamicCache
 
@@ -76,6 +80,16 @@ def export_onnx(hf_dir: Path, out_dir: Path) -> Path:
         warnings.simplefilter("ignore")  # tracer warnings about the (intended) fixed control flow
         torch.onnx.export(WithPast().eval(), (input_ids, mask, position_ids, *past), str(path), dynamo=False,
                           input_names=inputs, output_names=outputs, dynamic_axes=axes, opset_version=OPSET)
+    externalize_weights(path)
     (out_dir / "io.json").write_text(json.dumps(
         {"inputs": inputs, "outputs": outputs, "n_layers": n_layers, "kv_heads": kv_heads, "head_dim": head_dim}))
     return path
+
+
+def externalize_weights(path: Path) -> None:
+    """Rewrite ``path`` with every tensor over 1 KB in one external data file beside it."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    onnx.save_model(graph, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=DATA_FILE,
+                    size_threshold=1024)

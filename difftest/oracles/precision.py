@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -129,21 +130,37 @@ def scores_close(expected: PromptScores, actual: PromptScores, tol: Tolerance,
 def log_softmax32(logprobs: np.ndarray) -> np.ndarray:
     """Re-normalised log-softmax in fp32 (engines may return bf16-rounded or unnormalised rows)."""
     x = np.asarray(logprobs, dtype=np.float32)
-    m = np.max(x, axis=-1, keepdims=True)
-    return x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True, dtype=np.float32))
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True, dtype=np.float32))
 
 
-def position_stats(expected: np.ndarray, actual: np.ndarray, next_ids: Sequence[int]) -> dict[str, np.ndarray]:
-    """Per-position KL(expected || actual), top-1 agreement and delta-p of the scored token."""
+@dataclass(frozen=True)
+class ReferenceRows:
+    """The expected side of :func:`position_stats` normalised once, for several actual sides."""
+
+    lp: np.ndarray
+    p: np.ndarray
+    top1: np.ndarray
+
+    @classmethod
+    def of(cls, expected: np.ndarray) -> "ReferenceRows":
+        lp = log_softmax32(expected)
+        return cls(lp, np.exp(lp), np.argmax(lp, axis=-1))
+
+
+def position_stats(expected: np.ndarray, actual: np.ndarray, next_ids: Sequence[int],
+                   reference: ReferenceRows | None = None) -> dict[str, np.ndarray]:
+    """Per-position KL(expected || actual), top-1 agreement and delta-p of the scored token
+    (``reference``: ``ReferenceRows.of(expected)`` when the caller already has it)."""
     if expected.shape != actual.shape:
         raise ValueError(f"full log-probabilities differ in shape: {expected.shape} vs {actual.shape}")
-    lp_e, lp_a = log_softmax32(expected), log_softmax32(actual)
-    p_e = np.exp(lp_e)
-    kld = np.sum(p_e * (lp_e - lp_a), axis=-1, dtype=np.float64)
-    idx = np.asarray(next_ids[: len(lp_e)], dtype=np.int64)
+    ref = reference if reference is not None else ReferenceRows.of(expected)
+    lp_a = log_softmax32(actual)
+    kld = np.sum(ref.p * (ref.lp - lp_a), axis=-1, dtype=np.float64)
+    idx = np.asarray(next_ids[: len(lp_a)], dtype=np.int64)
     rows = np.arange(len(idx))
-    delta_p = np.exp(lp_a[rows, idx]).astype(np.float64) - p_e[rows, idx].astype(np.float64)
-    same = np.argmax(lp_e, axis=-1) == np.argmax(lp_a, axis=-1)
+    delta_p = np.exp(lp_a[rows, idx]).astype(np.float64) - ref.p[rows, idx].astype(np.float64)
+    same = ref.top1 == np.argmax(lp_a, axis=-1)
     return {"kld": kld, "same_top1": same, "delta_p": delta_p}
 
 
