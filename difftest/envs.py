@@ -11,7 +11,8 @@ created on first use and reused afterwards (no network once built). Two flavours
   or from the source checkout the worker puts on ``PYTHONPATH``: nothing of it is copied.
 * ``isolated``: a full venv with every requirement (vLLM's CPU build pins its own torch and
   transformers); torch is held at the CPU build, CUDA-ABI extras are removed, and the project is
-  installed ``--no-deps`` (``make vllm-env`` builds ``.venv-vllm`` through this flavour).
+  installed ``--no-deps`` (editable from a checkout; from an installed wheel, a link to the installed
+  package) (``make vllm-env`` builds ``.venv-vllm`` through this flavour).
 
 Packages that build from source (llama-cpp-python) are built once into ``<cache>/wheels`` and
 installed from there. This module imports only the standard library (``vllm_env.sh`` runs it with
@@ -183,9 +184,7 @@ def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress
     if spec.flavour == "isolated":
         if spec.cpu_torch:
             _pip(python, "uninstall", "-y", *ISOLATED_REMOVE)
-        checkout = Path(__file__).resolve().parents[1]  # the project, installed without its dependencies
-        if (checkout / "pyproject.toml").is_file():
-            _pip(python, "install", "--no-deps", "-e", str(checkout))
+        _install_project(python, tmp)
     installed = _installed(python)
     for req in spec.requirements:
         name, version = parse_pin(req, bare=True)
@@ -195,6 +194,23 @@ def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress
                                           "flavour": spec.flavour, "base": list(spec.base),
                                           "built_in_s": round(time.perf_counter() - t0, 1),
                                           "installed": installed}, indent=1))
+
+
+def _install_project(python: Path, env: Path, here: Path | None = None) -> None:
+    """The project into an isolated environment, without its dependencies: editable from a source
+    checkout (``here`` holds ``pyproject.toml``), else, run from an installed wheel (``here`` is the
+    installed ``enginebugs`` package), a link to that package the environment finds by a ``.pth``."""
+    here = here or Path(__file__).resolve().parents[1]
+    if (here / "pyproject.toml").is_file():
+        _pip(python, "install", "--no-deps", "-e", str(here))
+        return
+    holder = env / "enginebugs-project"
+    holder.mkdir(exist_ok=True)
+    (holder / here.name).symlink_to(here, target_is_directory=True)
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    # relative to the site folder, so the line survives build_once moving the env into place
+    (site / "_enginebugs_project.pth").write_text(os.path.relpath(holder, site) + "\n")
 
 
 def _installed(python: Path) -> dict[str, str]:

@@ -3,6 +3,7 @@ findings, and one real (small, pure-Python) pinned worker environment created an
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -97,6 +98,23 @@ def test_pinned_environment_is_created_once_then_reused(tmp_path, monkeypatch):
     assert listing.exit_code == 0 and "six==1.16.0" in listing.output and "1 environment(s)" in listing.output
     pruned = CliRunner().invoke(main, ["difftest", "envs", "--prune", "--cache-dir", str(tmp_path)])
     assert pruned.exit_code == 0 and "no worker environments" in pruned.output and not python.exists()
+
+
+def test_an_isolated_environment_gets_the_project_from_an_installed_wheel(tmp_path):
+    """No checkout (the project runs from a wheel): the environment links the installed package,
+    and the link still works once the environment is moved into its cache folder."""
+    package = tmp_path / "site" / "enginebugs"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("WHERE = 'installed wheel'\n")
+    building = tmp_path / "building"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(building)], check=True)
+    envs._install_project(envs.interpreter(building), building, here=package)
+    building.rename(tmp_path / "final")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(envs.interpreter(tmp_path / "final")), "-c", "import enginebugs; print(enginebugs.WHERE)"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "installed wheel"
 
 
 def test_a_pin_pip_cannot_satisfy_is_an_env_error(tmp_path):
