@@ -91,21 +91,29 @@ def run_texts(campaign, texts):
     return [o for t in texts for o in campaign.check_text("edge-cases", t)]
 
 
-def test_prompts_too_large_for_memory_are_scored_one_engine_at_a_time_with_the_same_results(fake_campaign,
-                                                                                          monkeypatch):
+@pytest.mark.parametrize("engines_at_once", [1, 2])
+def test_prompts_too_large_for_memory_are_scored_by_fewer_engines_at_once_with_the_same_results(
+        fake_campaign, monkeypatch, engines_at_once):
     """A prompt whose full-vocabulary arrays would not fit the memory budget (Gemma's 262k vocabulary
-    on long prompts was OOM-killed with four engines at once) is scored engine by engine: the same
-    findings and the same statistics."""
+    on long prompts was OOM-killed with four engines at once) is scored by as many engines at once
+    as fit (one by one when not even two do): the same findings and the same statistics."""
     from enginebugs.difftest.campaign import logits
 
-    monkeypatch.setattr(logits, "memory_budget", lambda: 0)
+    longest = max(len(FakeEngine().tokenize(p)) for p in load_suite("smoke").prompts)
+    array = longest * fake_model().vocab_size * 4
+    monkeypatch.setattr(logits, "memory_budget", lambda: (engines_at_once * array * logits.COPIES_PER_ARRAY
+                                                          if engines_at_once > 1 else 0))
+    groups = []
+    real = logits.concurrently
+    monkeypatch.setattr(logits, "concurrently", lambda items, work: (groups.append(len(items)), real(items, work)))
     options = CampaignOptions(engines=("transformers", "llamacpp"), formats=(), progress=False, cache_prompts=2)
-    sequential = Campaign(fake_model(), load_suite("smoke"), options, client_factory=fake_factory("llamacpp:f32")).run()
+    limited = Campaign(fake_model(), load_suite("smoke"), options, client_factory=fake_factory("llamacpp:f32")).run()
+    assert engines_at_once in groups and max(groups[1:]) <= (3 if engines_at_once > 1 else 1)  # [0]: loading
 
     def logit_view(r):
         return ({(f["oracle"], tuple(f["configs"])) for f in r["findings"] if f["part"] == "logits"},
                 {m["actual"]: (m["positions"], m["kld"]["mean"]) for m in r["metrics"]["pairs"] if m["part"] == "logits"})
-    assert logit_view(sequential) == logit_view(fake_campaign)
+    assert logit_view(limited) == logit_view(fake_campaign)
 
 
 def test_tokenizer_mismatch_classes_and_clean_control():

@@ -30,18 +30,27 @@ from .plan import KINDS, prompt_kind
 
 #: Rows per chunk when computing per-position statistics (bounds the fp32 temporaries).
 ROWS_PER_CHUNK = 64
-#: Copies of one prompt's full-vocabulary array alive per configuration while it is scored (the
-#: engine's logits and log-softmax, the frame it sends, the client's copy): with Gemma's 262k-token
-#: vocabulary an 800-token prompt is ~0.9 GB per copy, and four engines at once were OOM-killed.
-COPIES_PER_ARRAY = 4
+#: Copies of one prompt's full-vocabulary array alive per configuration while it is scored: the
+#: engine's logits and their log-softmax in the worker, the frame the client receives (with
+#: Gemma's 262k-token vocabulary an 800-token prompt is ~0.9 GB per copy).
+COPIES_PER_ARRAY = 3
 
 
 def memory_budget() -> int:
-    """Bytes the concurrent scoring of one prompt may take: a quarter of the machine's memory."""
+    """Bytes the scoring of one prompt may take: half the memory available now (called once the
+    engines have loaded their models), at most half of the machine's memory."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 2 * 2**30
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            available = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        available = total // 2
+    return min(total, available) // 2
+
+
 #: Significant digits kept of each per-position value written for the histograms.
 DIGITS = 4
 
@@ -105,9 +114,9 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
                    status: Callable[[str], None] = lambda m: None, budget: int | None = None) -> LogitPart:
     """Score and generate every prompt of ``suite`` with ``configs`` (the first is the reference).
     The engines score a prompt at once while its full-vocabulary arrays fit in ``budget`` bytes
-    (default :func:`memory_budget`); a longer prompt is scored one engine after another, each
-    array compared with the reference's and dropped before the next engine starts."""
-    budget = memory_budget() if budget is None else budget
+    (default :func:`memory_budget`); a longer prompt is scored by as many engines at once as fit,
+    the reference first, each array compared with the reference's and dropped before the next
+    group starts."""
     sessions = [Session(c, factory(c)) for c in configs]
     part = LogitPart(sessions)
     status(f"loading {len(sessions)} configurations")
@@ -119,6 +128,7 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
     ref, others = sessions[0], [s for s in sessions[1:] if s.alive]
     if not ref.alive:
         return part
+    budget = memory_budget() if budget is None else budget
     k, n = suite.top_k, suite.max_new_tokens
     stats: dict[str, list[tuple[str, dict[str, np.ndarray]]]] = {s.label: [] for s in others}
     for j, prompt in enumerate(suite.prompts):
@@ -143,18 +153,18 @@ def run_logit_part(model: ModelSpec, configs: list[EngineConfig], suite: Suite, 
                 for label, st in chunked_position_stats(expected, actual, ids[1:]).items():
                     stats[label].append((part.kinds[-1], st))
 
-        # The KLD, top-1 and Δp statistics are taken as soon as an engine's array is there, so at
-        # most one full-vocabulary array per configuration (and one prompt) is ever held.
+        # The KLD, top-1 and Δp statistics are taken as soon as a group of engines has scored, so
+        # at most one full-vocabulary array per configuration (and one prompt) is ever held.
         array_bytes = len(ids) * max(model.vocab_size, 1) * 4
-        if array_bytes * COPIES_PER_ARRAY * (1 + len(others)) <= budget:
-            concurrently([ref, *others], score)  # every engine at once, one worker each
-            compare(others, arrays.pop(ref.label))
-        else:
-            score(ref)
-            expected = arrays.pop(ref.label)
-            for s in others:
-                score(s)
-                compare([s], expected)
+        width = max(1, int(budget // (array_bytes * COPIES_PER_ARRAY)))  # engines scoring at once
+        first = others[: width - 1]
+        concurrently([ref, *first], score)
+        expected = arrays.pop(ref.label)
+        compare(first, expected)
+        rest, step = others[len(first):], max(1, int((budget - array_bytes) // (array_bytes * COPIES_PER_ARRAY)))
+        for g in range(0, len(rest), step):
+            concurrently(rest[g:g + step], score)
+            compare(rest[g:g + step], expected)
     data = RunData(sessions, ref, suite, profile, [], list(suite.prompts), part.prompt_ids,
                    vocab_size=model.vocab_size)
     for outcome in (*sanity_checks(data), *precision_checks(data, [])):
