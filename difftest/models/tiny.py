@@ -146,11 +146,21 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
     "cleanup": {"clean_up_tokenization_spaces": True},
+    # Byte-level mapping as a normalizer (tokenizers >= 0.20, Llama-3-style regex split after it)
+    # and added non-ASCII tokens matched on the normalized text (AddedToken's default for
+    # non-special tokens): how their content is decoded is a surface of its own.
+    "bytelevel-normalizer": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "added_normalized": True,
+                             "normalizer": "byte-level"},
 }
+#: The split pattern of the byte-level-normalizer variant (Llama 3's, applied to byte-mapped text).
+SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
     "metaspace": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
     "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
+    "bytelevel-normalizer": {"gguf": "GGUF names a fixed llama.cpp pre-tokenizer; a byte-level normalizer "
+                                     "before a regex split has no GGUF spelling"},
 }
 
 
@@ -192,10 +202,15 @@ def train_variant_tokenizer(variant: str):
         if v.get("normalizer") == "nfkc":
             tok.normalizer = normalizers.NFKC()
         tok.train([str(p) for p in corpus_files()], trainer)
+        if v.get("normalizer") == "byte-level":  # the same vocabulary, the byte mapping moved up front
+            from tokenizers import Regex
+
+            tok.normalizer = normalizers.ByteLevel()
+            tok.pre_tokenizer = pre_tokenizers.Split(Regex(SPLIT_REGEX), behavior="isolated")
         tok.post_processor = processors.TemplateProcessing(
             single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, tok.token_to_id(BOS))])
     if v.get("added"):
-        tok.add_tokens([AddedToken(t, normalized=False) for t in v["added"]])
+        tok.add_tokens([AddedToken(t, normalized=bool(v.get("added_normalized"))) for t in v["added"]])
     vocab = tok.get_vocab_size()
     if vocab != ARCH["vocab_size"]:  # an added token already in the vocabulary leaves a hole in the ids
         raise RuntimeError(f"tiny:{variant} tokenizer has {vocab} tokens, not {ARCH['vocab_size']}")
