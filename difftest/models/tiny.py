@@ -146,6 +146,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
     "cleanup": {"clean_up_tokenization_spaces": True},
+    # SentencePiece-style (Metaspace, prepend_scheme "first") with added tokens (not special, so
+    # text holding them splits there): where a piece of text right after one gets its "▁" matters.
+    "metaspace-added": {"tokenizer": "metaspace", "added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"]},
     # Byte-level mapping as a normalizer (tokenizers >= 0.20, Llama-3-style regex split after it)
     # and added non-ASCII tokens matched on the normalized text (AddedToken's default for
     # non-special tokens): how their content is decoded is a surface of its own.
@@ -159,6 +162,7 @@ SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3
 UNSUPPORTED_FORMATS = {
     "metaspace": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
     "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
+    "metaspace-added": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
     "bytelevel-normalizer": {"gguf": "GGUF names a fixed llama.cpp pre-tokenizer; a byte-level normalizer "
                                      "before a regex split has no GGUF spelling"},
 }
