@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from enginebugs.difftest.engines.tokenizers_engine import _unpanic, create, prefix_stream, readable_json
+from enginebugs.difftest.engines.streaming import prefix_stream
+from enginebugs.difftest.engines.tokenizers_engine import _unpanic, create, readable_json
 from enginebugs.difftest.protocol import EngineConfig, ModelSpec
 
 SPEC = {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from enginebugs.difftest.engines.base import EngineBase
+from enginebugs.difftest.engines.streaming import prefix_stream
 from enginebugs.difftest.protocol import Unsupported
 from enginebugs.difftest.versions import release
 
@@ -112,25 +113,6 @@ class TokenizersEngine(EngineBase):
             chunks = [_unpanic(stream.step, self.tok, int(i)) for i in ids]
             return [c for c in chunks if c]
         return prefix_stream(lambda part: self.tok.decode(part, False), [int(i) for i in ids])
-
-
-def prefix_stream(decode, ids: list[int]) -> list[str]:
-    """DecodeStream's rule (0.21.1) in Python: after each id, decode the ids kept since the last
-    prefix; where that extends the prefix and does not end in a replacement character (a UTF-8
-    character still incomplete), emit the extension and keep only the ids from the prefix on."""
-    chunks: list[str] = []
-    kept: list[int] = []
-    prefix, prefix_index = "", 0
-    for token in ids:
-        kept.append(token)
-        text = decode(kept)
-        if len(text) > len(prefix) and not text.endswith("\ufffd"):
-            if not text.startswith(prefix):
-                raise RuntimeError(f"stream prefix {prefix!r} is not a prefix of {text!r}")
-            chunks.append(text[len(prefix):])
-            kept, prefix_index = kept[prefix_index:], len(kept) - prefix_index
-            prefix = decode(kept)
-    return chunks
 
 
 def create() -> TokenizersEngine:
