@@ -5,9 +5,9 @@ upstream issue/PR URLs, a buggy and a fixed version (both installable), the next
 as the control, the tiny-model variant and the suite that reach the bug, and the oracle and root
 cause the tester should report. :func:`run_case` runs the version-differential pair (buggy vs
 fixed, the fixed one as reference) and the control pair (fixed vs control); a case is *detected*
-when the pair has a finding of the expected oracle naming the buggy configuration, and the
-control is *clean* when no finding separates its two releases (findings both releases share
-are listed apart: they are not version differences). A case marked ``detectable = false`` says why
+when the pair has a finding of the expected oracle naming the buggy configuration that the fixed
+one does not share, and the control is *clean* when no finding separates its two releases
+(findings both releases share are listed apart: they are not version differences). A case marked ``detectable = false`` says why
 (``why_not``): a lead for the next oracle, still run and reported.
 """
 from __future__ import annotations
@@ -138,8 +138,9 @@ def run_case(case: Case, progress: Callable[[str], None] | None = None) -> CaseR
     t0 = time.perf_counter()
     try:
         configs, result = _pair(case, case.buggy, case.fixed, say)
-        buggy = configs[0].label
-        hits = [f for f in result.findings if buggy in f.configs]
+        buggy, labels = configs[0].label, [c.label for c in configs]
+        # A finding both versions share (a streaming rule every release has) is no detection.
+        hits = [f for f in result.findings if buggy in f.configs and separates(f, result.findings, labels)]
         out.oracles = sorted({f.oracle for f in hits})
         right = [f for f in hits if f.oracle == case.oracle]
         out.detected = bool(right)
@@ -157,14 +158,19 @@ def version_differences(findings: list, labels: list[str]) -> tuple[list[str], l
     finding separates them; so does a single-configuration finding only one version has. One both
     have (a config whose clean-up makes decoding lossy fails round trips on every release) is
     reported as shared: it is not a difference between the releases."""
-    single = {(f.oracle, f.configs[0]) for f in findings if len(f.configs) == 1}
     differ, shared = set(), set()
     for f in findings:
-        if len(f.configs) != 1 or any((f.oracle, other) not in single for other in labels if other != f.configs[0]):
-            differ.add(f.oracle)
-        else:
-            shared.add(f.oracle)
+        (differ if separates(f, findings, labels) else shared).add(f.oracle)
     return sorted(differ), sorted(shared)
+
+
+def separates(finding, findings: list, labels: list[str]) -> bool:
+    """Whether ``finding`` tells the versions ``labels`` apart: a pair finding does; a
+    single-configuration one does unless every other version has a finding of that oracle too."""
+    if len(finding.configs) != 1:
+        return True
+    single = {(f.oracle, f.configs[0]) for f in findings if len(f.configs) == 1}
+    return any((finding.oracle, other) not in single for other in labels if other != finding.configs[0])
 
 
 def summary(results: list[CaseResult]) -> dict[str, Any]:

@@ -157,7 +157,7 @@ class Runner:
             return None
         suite, rng = self.suite, random.Random(self.options.seed)
         strings = cases(self.options.seed, suite.strings_per_generator, list(suite.generators or []) or None,
-                        suite.edge_cases)
+                        suite.edge_cases, suite.strings)
         prompts = list(suite.prompts)
         data = RunData(self.sessions, ref, suite, self.options.profile, strings, prompts, [], suite.needle,
                        vocab_size=self.model.vocab_size, model=self.model.name)

@@ -169,8 +169,9 @@ def edge_cases(path: Path = EDGE_CASES) -> list[str]:
 
 
 def cases(seed: int = 0, per_generator: int = 20, generators: list[str] | None = None,
-          include_file: bool = True) -> list[tuple[str, str]]:
-    """``(source, text)`` pairs: every chosen generator's strings, then the file suite; deduplicated."""
+          include_file: bool = True, extra: tuple[str, ...] | list[str] = ()) -> list[tuple[str, str]]:
+    """``(source, text)`` pairs: every chosen generator's strings, the file suite, then ``extra``
+    (a prompt suite's own strings, source ``suite``); deduplicated."""
     unknown = set(generators or ()) - set(GENERATORS)
     if unknown:
         raise ValueError(f"unknown string generator(s) {sorted(unknown)}; known: {sorted(GENERATORS)}")
@@ -181,8 +182,9 @@ def cases(seed: int = 0, per_generator: int = 20, generators: list[str] | None =
             if text and text not in seen:
                 seen.add(text)
                 out.append((name, text))
-    for text in edge_cases() if include_file else ():
-        if text not in seen:
-            seen.add(text)
-            out.append(("file", text))
+    for source, texts in (("file", edge_cases() if include_file else ()), ("suite", extra)):
+        for text in texts:
+            if text not in seen:
+                seen.add(text)
+                out.append((source, text))
     return out

@@ -27,6 +27,8 @@ class Suite:
     strings_per_generator: int = 24
     generators: tuple[str, ...] | None = None
     edge_cases: bool = True
+    #: Tokenizer strings of this suite, checked like the generated ones (decode, round trip, stream).
+    strings: tuple[str, ...] = ()
     batch_size: int = 4
     batch_placements: int = 2
     prefix_prompts: int = 3
@@ -62,6 +64,10 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"suite {path}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     if "generators" in raw:
         raw["generators"] = tuple(raw["generators"])
+    if "strings" in raw:
+        if not isinstance(raw["strings"], list) or not all(isinstance(t, str) and t for t in raw["strings"]):
+            raise SuiteError(f"suite {path}: 'strings' must be a list of non-empty strings")
+        raw["strings"] = tuple(raw["strings"])
     raw.setdefault("needle", prompts[0])
     suite = Suite(name=path.stem, prompts=tuple(prompts), path=str(path), **raw)
     for key in ("max_new_tokens", "top_k", "batch_size"):

@@ -68,3 +68,15 @@ def test_control_separates_version_differences_from_findings_both_releases_share
     assert version_differences(one_side, [a, b]) == (["cache.kv_recompute"], [])
     pair = [F(oracle="tokenization.decode", configs=[b, a])]
     assert version_differences(pair, [a, b]) == (["tokenization.decode"], [])
+
+
+def test_a_finding_both_versions_share_is_no_detection():
+    from types import SimpleNamespace as F
+
+    from enginebugs.difftest.historical import separates
+
+    buggy, fixed = "tokenizers@0.21.0:f32", "tokenizers@0.21.1:f32"
+    stream_b, stream_f = F(oracle="tokenization.streaming", configs=[buggy]), F(oracle="tokenization.streaming", configs=[fixed])
+    assert not separates(stream_b, [stream_b, stream_f], [buggy, fixed])  # every release streams that way
+    assert separates(stream_b, [stream_b], [buggy, fixed])
+    assert separates(F(oracle="tokenization.ids", configs=[fixed, buggy]), [], [buggy, fixed])

@@ -82,6 +82,15 @@ def test_each_variant_has_its_defining_property(variant_models):
     assert prompt_tokens > cfg["sliding_window"]  # the variants suite crosses the window
     cfg, _, _ = files("gqa")
     assert cfg["num_attention_heads"] == 4 and cfg["num_key_value_heads"] == 2
+    _, _, tok = files("metaspace-added")
+    assert "Metaspace" in tok.to_str() and tok.encode("<|sep|>x", add_special_tokens=False).tokens[0] == "<|sep|>"
+    _, _, tok = files("bytelevel-normalizer")
+    spec = json.loads(tok.to_str())
+    assert spec["normalizer"]["type"] == "ByteLevel" and spec["pre_tokenizer"]["type"] == "Split"
+    assert all(t["normalized"] for t in spec["added_tokens"] if not t["special"])
+    _, _, tok = files("ignore-merges")
+    spec = json.loads(tok.to_str())
+    assert spec["model"]["ignore_merges"] and tok.encode(" median", add_special_tokens=False).tokens == ["Ġmedian"]
 
 
 def test_unknown_variant_is_a_clear_error():

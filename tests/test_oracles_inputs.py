@@ -101,3 +101,15 @@ def test_suites_load_and_validate(tmp_path):
         load_suite(str(bad))
     with pytest.raises(SuiteError, match="unknown suite"):
         load_suite("nope")
+
+
+def test_a_suites_own_strings_join_the_tokenizer_strings(tmp_path):
+    suite = load_suite("added-tokens")
+    assert "ü» and the ▁marker stay" in suite.strings
+    got = strings.cases(0, 1, ["digits"], include_file=False, extra=suite.strings)
+    assert [t for s, t in got if s == "suite"] == list(suite.strings)
+    assert strings.cases(0, 1, ["digits"], include_file=False, extra=[got[0][1]]) == got[:1]  # deduplicated
+    bad = tmp_path / "bad.toml"
+    bad.write_text('prompts = ["x"]\nstrings = ["", 3]\n')
+    with pytest.raises(SuiteError, match="'strings' must be a list of non-empty strings"):
+        load_suite(str(bad))

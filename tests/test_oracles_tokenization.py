@@ -98,3 +98,32 @@ def test_generated_text_against_own_and_reference_decode():
     assert not ref.ok and ref.metrics["divergence_class"] == "text-vs-reference-decode"
     assert ref.divergence["index"] == 2
     assert generated_text([5, 2], " hi", " hi</s>", " hi", " hi</s>", " hi").ok
+
+
+def test_reference_round_trip_is_exempt_only_where_another_build_loses_the_same_text():
+    """The round trip exempts a candidate that decodes like the reference (the tokenizer's design);
+    the reference gets the same exemption from a build that matches it, so two releases that decode
+    identically no longer differ by a reference-only finding; a reference whose peer round-trips
+    correctly is still flagged."""
+    from types import SimpleNamespace
+
+    from enginebugs.difftest.checks import peer_round_trip
+    from enginebugs.difftest.session import Missing
+
+    def session(records):
+        return SimpleNamespace(get=lambda key: records.get(key, Missing("not recorded")))
+
+    text, ids, lossy = "   apples", [5, 6, 7], "  apples"
+    ref = session({("tok", 0): ids, ("rt", 0): lossy})
+
+    def data(*peers):
+        return SimpleNamespace(reference=ref, token_sessions=lambda: [ref, *peers])
+
+    same = session({("tok", 0): ids, ("rt", 0): lossy})
+    assert peer_round_trip(data(same), 0) == lossy
+    assert round_trip(text, ids, lossy, reference_decoded=peer_round_trip(data(same), 0)).ok
+    correct = session({("tok", 0): ids, ("rt", 0): text})
+    other_ids = session({("tok", 0): [9], ("rt", 0): lossy})
+    for peers in ((correct,), (other_ids,), ()):
+        verdict = round_trip(text, ids, lossy, reference_decoded=peer_round_trip(data(*peers), 0))
+        assert not verdict.ok and verdict.root_cause == "incorrect-detokenization"

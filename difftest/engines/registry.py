@@ -17,6 +17,7 @@ BUILTIN = {
     "llamacpp": "enginebugs.difftest.engines.llamacpp_engine:create",
     "onnxruntime": "enginebugs.difftest.engines.onnxruntime_engine:create",
     "vllm": "enginebugs.difftest.engines.vllm_engine:create",
+    "tokenizers": "enginebugs.difftest.engines.tokenizers_engine:create",
     "transformers-cuda": "enginebugs.difftest.engines.cuda:create_transformers_cuda",
     "onnxruntime-cuda": "enginebugs.difftest.engines.cuda:create_onnxruntime_cuda",
 }

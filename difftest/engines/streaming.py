@@ -5,8 +5,13 @@ the generated text, and whenever ``validate_utf8`` finds no multi-byte character
 end, everything not yet sent goes out as one chunk. Invalid bytes are rendered as U+FFFD (the
 server's JSON writer replaces them). Bytes still unsent when generation stops are flushed in a
 final chunk the same way.
+
+``prefix_stream`` follows the tokenizers library's ``DecodeStream`` (0.21.1 on): decode the ids
+since the last emitted prefix, emit what extends it unless it ends in U+FFFD; nothing is flushed.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 
 def validate_utf8(data: bytes) -> int:
@@ -35,4 +40,23 @@ def llama_server_chunks(pieces: list[bytes]) -> list[str]:
             sent = len(generated)
     if len(generated) > sent:
         chunks.append(generated[sent:].decode("utf-8", errors="replace"))
+    return chunks
+
+
+def prefix_stream(decode: Callable[[list[int]], str], ids: list[int]) -> list[str]:
+    """DecodeStream's rule (0.21.1) in Python: after each id, decode the ids kept since the last
+    prefix; where that extends the prefix and does not end in a replacement character (a UTF-8
+    character still incomplete), emit the extension and keep only the ids from the prefix on."""
+    chunks: list[str] = []
+    kept: list[int] = []
+    prefix, prefix_index = "", 0
+    for token in ids:
+        kept.append(token)
+        text = decode(kept)
+        if len(text) > len(prefix) and not text.endswith("\ufffd"):
+            if not text.startswith(prefix):
+                raise RuntimeError(f"stream prefix {prefix!r} is not a prefix of {text!r}")
+            chunks.append(text[len(prefix):])
+            kept, prefix_index = kept[prefix_index:], len(kept) - prefix_index
+            prefix = decode(kept)
     return chunks

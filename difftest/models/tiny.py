@@ -146,11 +146,31 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
     "cleanup": {"clean_up_tokenization_spaces": True},
+    # SentencePiece-style (Metaspace, prepend_scheme "first") with added tokens (not special, so
+    # text holding them splits there): where a piece of text right after one gets its "▁" matters.
+    "metaspace-added": {"tokenizer": "metaspace", "added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"]},
+    # Whole words appended to the vocabulary without merges, with ignore_merges (as in Llama 3's
+    # tiktoken-converted vocabulary): only a tokenizer that honours ignore_merges gives one token.
+    "ignore-merges": {"whole_words": [" sliding", " latency", " window", " median", " slowest", " measured",
+                                      " crossed", " story"]},
+    # Byte-level mapping as a normalizer (tokenizers >= 0.20, Llama-3-style regex split after it)
+    # and added non-ASCII tokens matched on the normalized text (AddedToken's default for
+    # non-special tokens): how their content is decoded is a surface of its own.
+    "bytelevel-normalizer": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "added_normalized": True,
+                             "normalizer": "byte-level"},
 }
+#: The split pattern of the byte-level-normalizer variant (Llama 3's, applied to byte-mapped text).
+SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
     "metaspace": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
     "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
+    "metaspace-added": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
+    "ignore-merges": {"gguf": "to_gguf writes a gpt2 pre-tokenizer, whose llama.cpp BPE does not skip merges for "
+                              "words in the vocabulary (ignore_merges)"},
+    "bytelevel-normalizer": {"gguf": "GGUF names a fixed llama.cpp pre-tokenizer; a byte-level normalizer "
+                                     "before a regex split has no GGUF spelling"},
 }
 
 
@@ -171,10 +191,10 @@ def train_variant_tokenizer(variant: str):
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     v = VARIANTS[variant]
-    if v.get("tokenizer", "byte-level") == "byte-level" and not v.get("normalizer"):
+    if v.get("tokenizer", "byte-level") == "byte-level" and not v.get("normalizer") and not v.get("whole_words"):
         tok = train_tokenizer()
     else:
-        size = ARCH["vocab_size"] - len(v.get("added", []))
+        size = ARCH["vocab_size"] - len(v.get("added", [])) - len(v.get("whole_words", []))
         if v.get("tokenizer") == "metaspace":
             tok = Tokenizer(models.BPE(byte_fallback=True, unk_token=None))
             tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
@@ -192,14 +212,39 @@ def train_variant_tokenizer(variant: str):
         if v.get("normalizer") == "nfkc":
             tok.normalizer = normalizers.NFKC()
         tok.train([str(p) for p in corpus_files()], trainer)
+        if v.get("normalizer") == "byte-level":  # the same vocabulary, the byte mapping moved up front
+            from tokenizers import Regex
+
+            tok.normalizer = normalizers.ByteLevel()
+            tok.pre_tokenizer = pre_tokenizers.Split(Regex(SPLIT_REGEX), behavior="isolated")
+        if v.get("whole_words"):
+            tok = with_whole_words(tok, v["whole_words"])
         tok.post_processor = processors.TemplateProcessing(
             single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, tok.token_to_id(BOS))])
     if v.get("added"):
-        tok.add_tokens([AddedToken(t, normalized=False) for t in v["added"]])
+        tok.add_tokens([AddedToken(t, normalized=bool(v.get("added_normalized"))) for t in v["added"]])
     vocab = tok.get_vocab_size()
     if vocab != ARCH["vocab_size"]:  # an added token already in the vocabulary leaves a hole in the ids
         raise RuntimeError(f"tiny:{variant} tokenizer has {vocab} tokens, not {ARCH['vocab_size']}")
     return tok
+
+
+def with_whole_words(tok: Any, words: list[str]) -> Any:
+    """``tok`` with ``words`` appended to its BPE vocabulary as whole tokens that no merge builds
+    (a vocabulary extended the way tiktoken-converted ones are) and ``ignore_merges`` set, so a
+    pre-tokenized word found in the vocabulary is one token."""
+    from tokenizers import Tokenizer, pre_tokenizers
+
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    mapped = ["".join(t for t, _ in pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+                      .pre_tokenize_str(w)) for w in words]
+    for word in mapped:
+        if word in vocab:
+            raise RuntimeError(f"whole word {word!r} is already in the trained vocabulary")
+        vocab[word] = len(vocab)
+    spec["model"]["ignore_merges"] = True
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def gemma3_state_dict(model: Any, seed: int = SEED) -> dict[str, np.ndarray]:
