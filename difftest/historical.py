@@ -44,6 +44,8 @@ class Case:
     dtype: str = "f32"
     #: Pins every configuration of the case shares (``transformers==5.24.0`` for a tokenizers case).
     base: tuple[str, ...] = ()
+    #: Engine knobs every configuration of the case sets (``pickle_roundtrip=true``), ``:``-joined.
+    options: str = ""
     detectable: bool = True
     why_not: str = ""
     notes: str = ""
@@ -56,11 +58,12 @@ class Case:
         from enginebugs.difftest.runner import parse_config
 
         own = getattr(engine_of(parse_config(f"{self.engine}:{self.dtype}")), "package", None)
+        knobs = f":{self.options}" if self.options else ""
         if own and normalize(own) == normalize(self.package):
             pins = list(self.base)
-            return f"{self.engine}@{version}:{self.dtype}" + (f":with={'+'.join(pins)}" if pins else "")
+            return f"{self.engine}@{version}:{self.dtype}{knobs}" + (f":with={'+'.join(pins)}" if pins else "")
         pins = list(self.base) + [f"{self.package}=={version}"]
-        return f"{self.engine}:{self.dtype}:with={'+'.join(pins)}"
+        return f"{self.engine}:{self.dtype}{knobs}:with={'+'.join(pins)}"
 
 
 def case_dir():

@@ -37,6 +37,9 @@ def test_case_config_pins_the_engine_or_a_dependency():
     assert Case(package="transformers", engine="transformers", **base).config("5.0.0") == "transformers@5.0.0:f32"
     tok = Case(package="tokenizers", engine="transformers", base=("transformers==5.24.0",), **base)
     assert tok.config("0.21.0") == "transformers:f32:with=transformers==5.24.0+tokenizers==0.21.0"
+    knob = Case(package="llama-cpp-python", engine="llamacpp", options="pickle_roundtrip=true", **base)
+    assert knob.config("0.3.2") == "llamacpp@0.3.2:f32:pickle_roundtrip=true"
+    assert parse_config(knob.config("0.3.2")).options == {"pickle_roundtrip": True}
 
 
 def test_unknown_case_is_one_clear_error():

@@ -4,8 +4,10 @@ Options (the engine's own knobs): ``n_ctx`` (default: the model's context length
 ``n_ubatch`` (chunked prefill), ``threads``/``threads_batch``, ``type_k``/``type_v`` (KV cache type:
 ``f32``, ``f16``, ``bf16``, ``q8_0``, ``q4_0``; default: llama.cpp's f16), ``flash_attn``,
 ``prefix_cache`` (default True, as ``Llama.generate`` does: keep the KV cache across calls and
-re-evaluate only after the longest common prefix; False resets before every call) and ``state_roundtrip`` (save the state after
-part of the prompt, reset, restore it and continue: the path of llama-cpp-python's state caches).
+re-evaluate only after the longest common prefix; False resets before every call), ``state_roundtrip`` (save the state after
+part of the prompt, reset, restore it and continue: the path of llama-cpp-python's state caches) and
+``pickle_roundtrip`` (pickle the loaded ``Llama`` and continue with the copy: how multiprocessing, Ray
+and ``copy.deepcopy`` ship an engine, through ``Llama.__getstate__``/``__setstate__``).
 
 Scores come from ``logits_all=True``; generation is llama-cpp-python's ``Llama.generate`` with the
 greedy sampler; batched generation decodes several sequences in one ``llama_batch`` on a context
@@ -16,6 +18,7 @@ tokens, complete UTF-8 only).
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import numpy as np
@@ -37,7 +40,7 @@ class LlamaCppEngine(EngineBase):
     supported = {"llama-cpp-python": ">=0.3.0"}
     option_defaults = {"n_ctx": None, "n_batch": 512, "n_ubatch": 512, "threads": None, "threads_batch": None,
                        "type_k": None, "type_v": None, "flash_attn": False, "prefix_cache": True,
-                       "state_roundtrip": False}
+                       "state_roundtrip": False, "pickle_roundtrip": False}
 
     def weights_key(self, dtype: str) -> str:
         return f"gguf-{dtype}"
@@ -62,6 +65,10 @@ class LlamaCppEngine(EngineBase):
         unset = {"n_ubatch": self.option_defaults["n_ubatch"], "flash_attn": False, "n_threads_batch": None}
         args, self.dropped_args = compat.supported_kwargs(llama_cpp.Llama, args, unset)
         self.llm = llama_cpp.Llama(model_path=path, **args)
+        if self.option("pickle_roundtrip"):
+            copy = pickle.loads(pickle.dumps(self.llm))
+            self.llm.close()
+            self.llm = copy
         self.n_vocab = self.llm.n_vocab()
         self.eos_id = self.llm.token_eos()
         if not self.option("prefix_cache"):
