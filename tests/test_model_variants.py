@@ -82,6 +82,11 @@ def test_each_variant_has_its_defining_property(variant_models):
     assert prompt_tokens > cfg["sliding_window"]  # the variants suite crosses the window
     cfg, _, _ = files("gqa")
     assert cfg["num_attention_heads"] == 4 and cfg["num_key_value_heads"] == 2
+    _, tcfg, _ = files("chat-template")
+    from enginebugs.difftest.models.gguf_meta import read_metadata
+
+    gguf = read_metadata(variant_models["chat-template"].files["gguf-f32"], {"tokenizer.chat_template"})
+    assert "{% generation %}" in tcfg["chat_template"] and gguf["tokenizer.chat_template"] == tcfg["chat_template"]
 
 
 def test_unknown_variant_is_a_clear_error():

@@ -132,6 +132,10 @@ def save_checkpoint(model: Any, state: dict[str, np.ndarray], tok: Any, out_dir:
 
 
 # ------------------------------------------------------------------------------- the variant family
+#: The chat-template variant's template: role-prefixed turns, the assistant's inside generation tags.
+CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'assistant' %}{{ 'assistant: ' }}{% generation %}"
+                 "{{ m['content'] + eos_token }}{% endgeneration %}{% else %}{{ m['role'] + ': ' + m['content'] + '\\n' }}"
+                 "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
 #: ``tiny:<variant>``: what each variant changes from the default recipe (same corpus, same seed).
 #: ``tokenizer``: byte-level (GPT-2 style BPE, the default) or metaspace (SentencePiece-style:
 #: ``▁`` for spaces, byte fallback); ``tokenizer_class``: what tokenizer_config.json declares;
@@ -146,6 +150,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
     "cleanup": {"clean_up_tokenization_spaces": True},
+    # A chat template that marks the assistant's span with {% generation %} ... {% endgeneration %}
+    # (transformers' tag for training masks); the GGUF carries it as tokenizer.chat_template.
+    "chat-template": {"chat_template": CHAT_TEMPLATE},
 }
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
@@ -248,6 +255,8 @@ def build_variant_hf(variant: str, out_dir: Path) -> None:
         cfg["tokenizer_class"] = v["tokenizer_class"]
         cfg.pop("backend", None)
     cfg["clean_up_tokenization_spaces"] = bool(v.get("clean_up_tokenization_spaces", False))
+    if v.get("chat_template"):
+        cfg["chat_template"] = v["chat_template"]
     path.write_text(json.dumps(cfg, indent=2))
     (out_dir / "recipe.json").write_text(json.dumps(variant_recipe(variant), indent=2, sort_keys=True))
 
