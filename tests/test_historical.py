@@ -11,7 +11,7 @@ from enginebugs.difftest.historical import CaseError, CaseResult, load_cases, su
 from enginebugs.difftest.models.tiny import VARIANTS
 from enginebugs.difftest.runner import parse_config
 from enginebugs.difftest.suites import load_suite
-from enginebugs.difftest.versions import config_env
+from enginebugs.difftest.versions import config_env, engine_of
 
 
 def test_every_case_is_complete_and_in_range():
@@ -25,7 +25,9 @@ def test_every_case_is_complete_and_in_range():
         versions = {c.buggy, c.fixed, c.control}
         assert len(versions) == 3, f"{c.id}: buggy, fixed and control must differ"
         for v in versions:
-            config_env(parse_config(c.config(v)))  # in the supported range, or ValueError
+            config = parse_config(c.config(v))
+            config_env(config)  # in the supported range, or ValueError
+            assert set(config.options) <= set(engine_of(config).option_defaults), f"{c.id}: unknown knob"
         assert c.detectable or c.why_not, f"{c.id}: an undetectable case must say why"
 
 
