@@ -51,6 +51,7 @@ def test_negative_control_lower_precision_is_flagged(tiny_worker, reference, dty
     ("transformers", {}, {"use_cache": False}),
     ("llamacpp", EXACT, {**EXACT, "n_batch": 4, "n_ubatch": 2}),    # chunked prefill
     ("llamacpp", {**EXACT, "prefix_cache": False}, {**EXACT, "state_roundtrip": True}),
+    ("llamacpp", EXACT, {**EXACT, "pickle_roundtrip": True}),         # the engine shipped through pickle
 ])
 def test_engine_knobs_do_not_change_results(tiny_worker, reference, engine, plain, variant):
     a, b = tiny_worker(engine, **plain), tiny_worker(engine, **variant)

@@ -11,7 +11,7 @@ from enginebugs.difftest.historical import CaseError, CaseResult, load_cases, su
 from enginebugs.difftest.models.tiny import VARIANTS
 from enginebugs.difftest.runner import parse_config
 from enginebugs.difftest.suites import load_suite
-from enginebugs.difftest.versions import config_env
+from enginebugs.difftest.versions import config_env, engine_of
 
 
 def test_every_case_is_complete_and_in_range():
@@ -25,7 +25,9 @@ def test_every_case_is_complete_and_in_range():
         versions = {c.buggy, c.fixed, c.control}
         assert len(versions) == 3, f"{c.id}: buggy, fixed and control must differ"
         for v in versions:
-            config_env(parse_config(c.config(v)))  # in the supported range, or ValueError
+            config = parse_config(c.config(v))
+            config_env(config)  # in the supported range, or ValueError
+            assert set(config.options) <= set(engine_of(config).option_defaults), f"{c.id}: unknown knob"
         assert c.detectable or c.why_not, f"{c.id}: an undetectable case must say why"
 
 
@@ -37,6 +39,9 @@ def test_case_config_pins_the_engine_or_a_dependency():
     assert Case(package="transformers", engine="transformers", **base).config("5.0.0") == "transformers@5.0.0:f32"
     tok = Case(package="tokenizers", engine="transformers", base=("transformers==5.24.0",), **base)
     assert tok.config("0.21.0") == "transformers:f32:with=transformers==5.24.0+tokenizers==0.21.0"
+    knob = Case(package="llama-cpp-python", engine="llamacpp", options="pickle_roundtrip=true", **base)
+    assert knob.config("0.3.2") == "llamacpp@0.3.2:f32:pickle_roundtrip=true"
+    assert parse_config(knob.config("0.3.2")).options == {"pickle_roundtrip": True}
 
 
 def test_unknown_case_is_one_clear_error():
@@ -68,6 +73,17 @@ def test_control_separates_version_differences_from_findings_both_releases_share
     assert version_differences(one_side, [a, b]) == (["cache.kv_recompute"], [])
     pair = [F(oracle="tokenization.decode", configs=[b, a])]
     assert version_differences(pair, [a, b]) == (["tokenization.decode"], [])
+    # round trip on the reference (b) alone: the candidate passes by decoding to the reference's text
+    on_reference = [F(oracle="tokenization.round_trip", configs=[b])]
+    assert version_differences(on_reference, [a, b], reference=b) == ([], ["tokenization.round_trip"])
+    assert version_differences(on_reference, [a, b]) == (["tokenization.round_trip"], [])  # reference unknown
+    # ... unless the pair's ids or decodes differ: then the candidate may round-trip where the reference fails
+    decodes_differ = on_reference + [F(oracle="tokenization.decode", configs=[b, a])]
+    assert version_differences(decodes_differ, [a, b], reference=b) == (
+        ["tokenization.decode", "tokenization.round_trip"], [])
+    # a round trip failing on the candidate alone is a difference either way
+    assert version_differences([F(oracle="tokenization.round_trip", configs=[a])], [a, b], reference=b) == (
+        ["tokenization.round_trip"], [])
 
 
 def test_a_finding_both_versions_share_is_no_detection():

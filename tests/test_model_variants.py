@@ -91,6 +91,11 @@ def test_each_variant_has_its_defining_property(variant_models):
     _, _, tok = files("ignore-merges")
     spec = json.loads(tok.to_str())
     assert spec["model"]["ignore_merges"] and tok.encode(" median", add_special_tokens=False).tokens == ["Ġmedian"]
+    _, tcfg, _ = files("chat-template")
+    from enginebugs.difftest.models.gguf_meta import read_metadata
+
+    gguf = read_metadata(variant_models["chat-template"].files["gguf-f32"], {"tokenizer.chat_template"})
+    assert "{% generation %}" in tcfg["chat_template"] and gguf["tokenizer.chat_template"] == tcfg["chat_template"]
 
 
 def test_unknown_variant_is_a_clear_error():

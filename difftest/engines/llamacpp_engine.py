@@ -4,8 +4,10 @@ Options (the engine's own knobs): ``n_ctx`` (default: the model's context length
 ``n_ubatch`` (chunked prefill), ``threads``/``threads_batch``, ``type_k``/``type_v`` (KV cache type:
 ``f32``, ``f16``, ``bf16``, ``q8_0``, ``q4_0``; default: llama.cpp's f16), ``flash_attn``,
 ``prefix_cache`` (default True, as ``Llama.generate`` does: keep the KV cache across calls and
-re-evaluate only after the longest common prefix; False resets before every call) and ``state_roundtrip`` (save the state after
-part of the prompt, reset, restore it and continue: the path of llama-cpp-python's state caches).
+re-evaluate only after the longest common prefix; False resets before every call), ``state_roundtrip`` (save the state after
+part of the prompt, reset, restore it and continue: the path of llama-cpp-python's state caches) and
+``pickle_roundtrip`` (pickle the loaded ``Llama`` and continue with the copy: how multiprocessing, Ray
+and ``copy.deepcopy`` ship an engine, through ``Llama.__getstate__``/``__setstate__``).
 
 Scores come from ``logits_all=True``; generation is llama-cpp-python's ``Llama.generate`` with the
 greedy sampler; batched generation decodes several sequences in one ``llama_batch`` on a context
@@ -16,10 +18,12 @@ tokens, complete UTF-8 only).
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import numpy as np
 
+from enginebugs.difftest.engines import llamacpp_compat as compat
 from enginebugs.difftest.engines.base import EngineBase, log_softmax, scores_from_logits, top_entries
 from enginebugs.difftest.engines.streaming import llama_server_chunks
 from enginebugs.difftest.protocol import Generation, PromptScores
@@ -36,7 +40,7 @@ class LlamaCppEngine(EngineBase):
     supported = {"llama-cpp-python": ">=0.3.0"}
     option_defaults = {"n_ctx": None, "n_batch": 512, "n_ubatch": 512, "threads": None, "threads_batch": None,
                        "type_k": None, "type_v": None, "flash_attn": False, "prefix_cache": True,
-                       "state_roundtrip": False}
+                       "state_roundtrip": False, "pickle_roundtrip": False}
 
     def weights_key(self, dtype: str) -> str:
         return f"gguf-{dtype}"
@@ -54,11 +58,17 @@ class LlamaCppEngine(EngineBase):
                 if value not in KV_TYPES:
                     raise ValueError(f"{key} must be one of {', '.join(KV_TYPES)}, not {value!r}")
                 kv[key] = int(getattr(llama_cpp, f"GGML_TYPE_{value.upper()}"))
-        self.llm = llama_cpp.Llama(
-            model_path=path, n_ctx=self.option("n_ctx") or model.context_length, n_batch=self.option("n_batch"),
-            n_ubatch=self.option("n_ubatch"), n_threads=self.option("threads"),
-            n_threads_batch=self.option("threads_batch") or self.option("threads"),
-            flash_attn=bool(self.option("flash_attn")), logits_all=True, seed=0, verbose=False, **kv)
+        args = dict(n_ctx=self.option("n_ctx") or model.context_length, n_batch=self.option("n_batch"),
+                    n_ubatch=self.option("n_ubatch"), n_threads=self.option("threads"),
+                    n_threads_batch=self.option("threads_batch") or self.option("threads"),
+                    flash_attn=bool(self.option("flash_attn")), logits_all=True, seed=0, verbose=False, **kv)
+        unset = {"n_ubatch": self.option_defaults["n_ubatch"], "flash_attn": False, "n_threads_batch": None}
+        args, self.dropped_args = compat.supported_kwargs(llama_cpp.Llama, args, unset)
+        self.llm = llama_cpp.Llama(model_path=path, **args)
+        if self.option("pickle_roundtrip"):
+            copy = pickle.loads(pickle.dumps(self.llm))
+            self.llm.close()
+            self.llm = copy
         self.n_vocab = self.llm.n_vocab()
         self.eos_id = self.llm.token_eos()
         if not self.option("prefix_cache"):
@@ -79,18 +89,19 @@ class LlamaCppEngine(EngineBase):
             "flash_attn": bool(self.option("flash_attn")),
             "gguf_file_type": read_metadata(self.llm.model_path, {"general.file_type"}).get("general.file_type"),
             "cache": "prefix reuse across calls" if self.option("prefix_cache") else "reset per call",
+            "binding": {**compat.features(self.llm), "llama_args_missing": self.dropped_args},
         })
         return fp
 
     # -- text ------------------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_special, special=parse_special))
+        return compat.tokenize(self.llm, text.encode("utf-8"), add_special, parse_special)
 
     def detokenize(self, ids: list[int]) -> str:
-        return self.llm.detokenize(list(ids), special=True).decode("utf-8", errors="replace")
+        return compat.detokenize(self.llm, [int(t) for t in ids], special=True).decode("utf-8", errors="replace")
 
     def stream_detokenize(self, ids: list[int]) -> list[str]:
-        return llama_server_chunks([self.llm.detokenize([int(t)], special=False) for t in ids])
+        return llama_server_chunks([compat.detokenize(self.llm, [int(t)], special=False) for t in ids])
 
     # -- scoring ---------------------------------------------------------------------------------
     def _reusable_prefix(self, ids: list[int]) -> int:
@@ -108,7 +119,7 @@ class LlamaCppEngine(EngineBase):
     def _prefill(self, ids: list[int]) -> None:
         """Evaluate ``ids`` so that ``llm.scores[:len(ids)]`` holds their logits."""
         reuse = self._reusable_prefix(ids)
-        if reuse > 0 and self.llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+        if reuse > 0 and compat.seq_rm(self.llm._ctx, -1, reuse, -1):
             self.llm.n_tokens = reuse
         else:
             self.llm.reset()

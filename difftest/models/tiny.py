@@ -132,6 +132,10 @@ def save_checkpoint(model: Any, state: dict[str, np.ndarray], tok: Any, out_dir:
 
 
 # ------------------------------------------------------------------------------- the variant family
+#: The chat-template variant's template: role-prefixed turns, the assistant's inside generation tags.
+CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'assistant' %}{{ 'assistant: ' }}{% generation %}"
+                 "{{ m['content'] + eos_token }}{% endgeneration %}{% else %}{{ m['role'] + ': ' + m['content'] + '\\n' }}"
+                 "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
 #: ``tiny:<variant>``: what each variant changes from the default recipe (same corpus, same seed).
 #: ``tokenizer``: byte-level (GPT-2 style BPE, the default) or metaspace (SentencePiece-style:
 #: ``▁`` for spaces, byte fallback); ``tokenizer_class``: what tokenizer_config.json declares;
@@ -158,6 +162,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # non-special tokens): how their content is decoded is a surface of its own.
     "bytelevel-normalizer": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "added_normalized": True,
                              "normalizer": "byte-level"},
+    # A chat template that marks the assistant's span with {% generation %} ... {% endgeneration %}
+    # (transformers' tag for training masks); the GGUF carries it as tokenizer.chat_template.
+    "chat-template": {"chat_template": CHAT_TEMPLATE},
 }
 #: The split pattern of the byte-level-normalizer variant (Llama 3's, applied to byte-mapped text).
 SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -293,6 +300,8 @@ def build_variant_hf(variant: str, out_dir: Path) -> None:
         cfg["tokenizer_class"] = v["tokenizer_class"]
         cfg.pop("backend", None)
     cfg["clean_up_tokenization_spaces"] = bool(v.get("clean_up_tokenization_spaces", False))
+    if v.get("chat_template"):
+        cfg["chat_template"] = v["chat_template"]
     path.write_text(json.dumps(cfg, indent=2))
     (out_dir / "recipe.json").write_text(json.dumps(variant_recipe(variant), indent=2, sort_keys=True))
 

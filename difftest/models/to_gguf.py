@@ -62,6 +62,17 @@ def _vocab(hf_dir: Path) -> tuple[list[str], list[int], list[str]]:
     return tokens, types, merges
 
 
+def chat_template(hf_dir: Path) -> str | None:
+    """The HF checkpoint's chat template (``chat_template.jinja`` or tokenizer_config's string), as
+    llama.cpp's converter copies it into ``tokenizer.chat_template``."""
+    jinja = hf_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    tcfg = hf_dir / "tokenizer_config.json"
+    template = json.loads(tcfg.read_text(encoding="utf-8")).get("chat_template") if tcfg.is_file() else None
+    return template if isinstance(template, str) else None
+
+
 def _adds_bos(hf_dir: Path, bos_id: int | None) -> bool:
     """Whether the HF tokenizer prepends BOS (so llama.cpp is told to do the same)."""
     from tokenizers import Tokenizer
@@ -135,6 +146,9 @@ def write_gguf(hf_dir: Path, out_path: Path, dtype: str, name: str | None = None
             add(cfg[key])
     w.add_add_bos_token(_adds_bos(hf_dir, cfg.get("bos_token_id")))
     w.add_add_eos_token(False)
+    template = chat_template(hf_dir)
+    if template:
+        w.add_chat_template(template)
 
     qtype = getattr(gguf.GGMLQuantizationType, tensor_type)
     n_blocks = cfg["num_hidden_layers"]
