@@ -86,6 +86,9 @@ def main() -> None:
     print(f"  findings: {len(results['findings'])}")
     own, child = peak_rss_mb()
     print(f"  peak RSS: this process {own:.0f} MB, largest worker {child:.0f} MB")
+    if "logits" not in parts:
+        print(f"  machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        return
     logits = next(p for p in results["campaign"]["parts"] if p["name"] == "logits")
     bare = bare_logits(model, suite, options)
     for label, (load, calls, busy) in bare.items():
