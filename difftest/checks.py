@@ -90,7 +90,8 @@ def _with_root_cause(fn: Callable[..., Verdict], same_dtype: bool) -> Callable[.
 # -- tokenization -------------------------------------------------------------------------------
 def tokenization_checks(d: RunData) -> Iterator[Outcome]:
     ref = d.reference
-    for s in d.token_sessions():
+    token_sessions = d.token_sessions()
+    for s in token_sessions:
         pair = (ref, s)
         for i, (_, text) in enumerate(d.strings):
             ref_ids, ids = ref.get(("tok", i)), s.get(("tok", i))
@@ -100,10 +101,12 @@ def tokenization_checks(d: RunData) -> Iterator[Outcome]:
                 yield _check("tokenization.decode", pair, text, lambda e, a, r=ref_ids: tokenization.decode_match(r, e, a),
                              ref.get(("dec", i)), s.get(("dec", i)))
             ref_rt = ref.get(("rt", i)) if s is not ref else None
+            peers = [] if s is not ref else [x for t in token_sessions if t is not ref
+                                             if isinstance(x := t.get(("rt", i)), str)]
             yield _check("tokenization.round_trip", (s,), text,
-                         lambda own, dec, r=ref_ids, rr=ref_rt, t=text: tokenization.round_trip(
+                         lambda own, dec, r=ref_ids, rr=ref_rt, p=peers, t=text: tokenization.round_trip(
                              t, own, dec, reference_ids=r if s is not ref else None,
-                             reference_decoded=rr if isinstance(rr, str) else None),
+                             reference_decoded=rr if isinstance(rr, str) else None, peers_decoded=p),
                          ids, s.get(("rt", i)))
             yield _check("tokenization.streaming", (s,), text,
                          lambda r, full, chunks: tokenization.streaming_matches(r, full, chunks),

@@ -68,3 +68,17 @@ def test_control_separates_version_differences_from_findings_both_releases_share
     assert version_differences(one_side, [a, b]) == (["cache.kv_recompute"], [])
     pair = [F(oracle="tokenization.decode", configs=[b, a])]
     assert version_differences(pair, [a, b]) == (["tokenization.decode"], [])
+
+
+def test_round_trip_symmetric_between_two_versions_sharing_a_lossy_tokenizer():
+    """Two versions that both lose a leading space: no round-trip finding whichever is the
+    reference (the control of transformers-v5-cleanup-spaces-dropped flagged the reference only);
+    a reference that loses it beside a version that does not is still flagged."""
+    from tests.fake_engine import run_fake
+
+    lossy_a = "leading_space_dropper@1.0:f32:wraps=fake"
+    lossy_b, lossy_b_label = "leading_space_dropper@2.0:f32:wraps=fake", "leading_space_dropper@2.0:f32[wraps=fake]"
+    shared = run_fake([lossy_a, lossy_b], reference=lossy_b_label)
+    assert not [f for f in shared.findings if f.oracle == "tokenization.round_trip"]
+    alone = run_fake(["fake@1.0:f32", lossy_b], reference=lossy_b_label)
+    assert ("tokenization.round_trip", (lossy_b_label,)) in {(f.oracle, tuple(f.configs)) for f in alone.findings}

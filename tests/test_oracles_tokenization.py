@@ -98,3 +98,8 @@ def test_generated_text_against_own_and_reference_decode():
     assert not ref.ok and ref.metrics["divergence_class"] == "text-vs-reference-decode"
     assert ref.divergence["index"] == 2
     assert generated_text([5, 2], " hi", " hi</s>", " hi", " hi</s>", " hi").ok
+
+
+def test_round_trip_of_the_reference_excused_by_a_peer_decoding_alike_only():
+    assert round_trip("e\u0301", [7], "\u00e9", peers_decoded=["\u00e9"]).ok
+    assert not round_trip("e\u0301", [7], "\u00e9", peers_decoded=["e\u0301", "x"]).ok
