@@ -82,6 +82,9 @@ def test_each_variant_has_its_defining_property(variant_models):
     assert prompt_tokens > cfg["sliding_window"]  # the variants suite crosses the window
     cfg, _, _ = files("gqa")
     assert cfg["num_attention_heads"] == 4 and cfg["num_key_value_heads"] == 2
+    for v, factor in (("yarn", 4.0), ("yarn-factor", 2.0)):
+        rope = files(v)[0]["rope_parameters"]
+        assert (rope["rope_type"], rope["factor"], rope["original_max_position_embeddings"]) == ("yarn", factor, 128)
 
 
 def test_unknown_variant_is_a_clear_error():

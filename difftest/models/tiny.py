@@ -146,11 +146,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
     "cleanup": {"clean_up_tokenization_spaces": True},
+    # YaRN RoPE scaling (Qwen/DeepSeek-style long-context configs): 512 positions over a pre-YaRN
+    # context of 128, the factor equal to that ratio (yarn) or set apart from it (yarn-factor:
+    # the explicit factor must win).
+    "yarn": {"arch_overrides": {"rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                                                 "original_max_position_embeddings": 128}}},
+    "yarn-factor": {"arch_overrides": {"rope_scaling": {"rope_type": "yarn", "factor": 2.0,
+                                                        "original_max_position_embeddings": 128}}},
 }
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
     "metaspace": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
     "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
+    "yarn": {"gguf": "to_gguf writes no RoPE scaling metadata"},
+    "yarn-factor": {"gguf": "to_gguf writes no RoPE scaling metadata"},
 }
 
 
