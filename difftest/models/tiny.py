@@ -153,6 +153,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                                  "original_max_position_embeddings": 128}}},
     "yarn-factor": {"arch_overrides": {"rope_scaling": {"rope_type": "yarn", "factor": 2.0,
                                                         "original_max_position_embeddings": 128}}},
+    # LongRoPE (Phi-3-style per-frequency factors) with the pre-training length inside the RoPE
+    # parameters; 256 is longer than any prompt plus generation of the suites, so the short
+    # factors apply throughout (no switch to the long ones mid-generation).
+    "longrope": {"arch_overrides": {"rope_scaling": {
+        "rope_type": "longrope", "original_max_position_embeddings": 256,
+        "short_factor": [round(1.0 + i / 32, 4) for i in range(32)],
+        "long_factor": [round(2.0 + i / 16, 4) for i in range(32)]}}},
 }
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
@@ -160,6 +167,8 @@ UNSUPPORTED_FORMATS = {
     "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
     "yarn": {"gguf": "to_gguf writes no RoPE scaling metadata"},
     "yarn-factor": {"gguf": "to_gguf writes no RoPE scaling metadata"},
+    "longrope": {"gguf": "to_gguf writes no RoPE scaling metadata",
+                 "onnx": "the TorchScript ONNX exporter cannot trace LongRoPE's in-place frequency switch (aten::copy)"},
 }
 
 
