@@ -15,6 +15,9 @@ from enginebugs.difftest.versions import config_env
 
 
 def test_every_case_is_complete_and_in_range():
+    from enginebugs.taxonomy.model import load
+
+    root_causes = {e.slug for e in load().root_causes}
     cases = load_cases()
     assert cases, "no historical case shipped"
     for c in cases:
@@ -27,6 +30,7 @@ def test_every_case_is_complete_and_in_range():
         for v in versions:
             config_env(parse_config(c.config(v)))  # in the supported range, or ValueError
         assert c.detectable or c.why_not, f"{c.id}: an undetectable case must say why"
+        assert c.root_cause in root_causes, f"{c.id}: root cause {c.root_cause!r} is not a taxonomy slug"
 
 
 def test_case_config_pins_the_engine_or_a_dependency():
