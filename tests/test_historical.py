@@ -15,6 +15,9 @@ from enginebugs.difftest.versions import config_env, engine_of
 
 
 def test_every_case_is_complete_and_in_range():
+    from enginebugs.taxonomy.model import load
+
+    root_causes = {e.slug for e in load().root_causes}
     cases = load_cases()
     assert cases, "no historical case shipped"
     for c in cases:
@@ -29,6 +32,7 @@ def test_every_case_is_complete_and_in_range():
             config_env(config)  # in the supported range, or ValueError
             assert set(config.options) <= set(engine_of(config).option_defaults), f"{c.id}: unknown knob"
         assert c.detectable or c.why_not, f"{c.id}: an undetectable case must say why"
+        assert c.root_cause in root_causes, f"{c.id}: root cause {c.root_cause!r} is not a taxonomy slug"
 
 
 def test_case_config_pins_the_engine_or_a_dependency():
@@ -96,3 +100,17 @@ def test_a_finding_both_versions_share_is_no_detection():
     assert not separates(stream_b, [stream_b, stream_f], [buggy, fixed])  # every release streams that way
     assert separates(stream_b, [stream_b], [buggy, fixed])
     assert separates(F(oracle="tokenization.ids", configs=[fixed, buggy]), [], [buggy, fixed])
+
+
+def test_round_trip_symmetric_between_two_versions_sharing_a_lossy_tokenizer():
+    """Two versions that both lose a leading space: no round-trip finding whichever is the
+    reference (the control of transformers-v5-cleanup-spaces-dropped flagged the reference only);
+    a reference that loses it beside a version that does not is still flagged."""
+    from tests.fake_engine import run_fake
+
+    lossy_a = "leading_space_dropper@1.0:f32:wraps=fake"
+    lossy_b, lossy_b_label = "leading_space_dropper@2.0:f32:wraps=fake", "leading_space_dropper@2.0:f32[wraps=fake]"
+    shared = run_fake([lossy_a, lossy_b], reference=lossy_b_label)
+    assert not [f for f in shared.findings if f.oracle == "tokenization.round_trip"]
+    alone = run_fake(["fake@1.0:f32", lossy_b], reference=lossy_b_label)
+    assert ("tokenization.round_trip", (lossy_b_label,)) in {(f.oracle, tuple(f.configs)) for f in alone.findings}

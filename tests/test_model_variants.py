@@ -96,6 +96,12 @@ def test_each_variant_has_its_defining_property(variant_models):
 
     gguf = read_metadata(variant_models["chat-template"].files["gguf-f32"], {"tokenizer.chat_template"})
     assert "{% generation %}" in tcfg["chat_template"] and gguf["tokenizer.chat_template"] == tcfg["chat_template"]
+    for v, factor in (("yarn", 4.0), ("yarn-factor", 2.0)):
+        rope = files(v)[0]["rope_parameters"]
+        assert (rope["rope_type"], rope["factor"], rope["original_max_position_embeddings"]) == ("yarn", factor, 128)
+    rope = files("longrope")[0]["rope_parameters"]
+    assert rope["rope_type"] == "longrope" and len(rope["short_factor"]) == 32 == len(rope["long_factor"])
+    assert rope["original_max_position_embeddings"] == 256
 
 
 def test_unknown_variant_is_a_clear_error():

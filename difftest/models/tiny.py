@@ -165,6 +165,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # A chat template that marks the assistant's span with {% generation %} ... {% endgeneration %}
     # (transformers' tag for training masks); the GGUF carries it as tokenizer.chat_template.
     "chat-template": {"chat_template": CHAT_TEMPLATE},
+    # YaRN RoPE scaling (Qwen/DeepSeek-style long-context configs): 512 positions over a pre-YaRN
+    # context of 128, the factor equal to that ratio (yarn) or set apart from it (yarn-factor:
+    # the explicit factor must win).
+    "yarn": {"arch_overrides": {"rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                                                 "original_max_position_embeddings": 128}}},
+    "yarn-factor": {"arch_overrides": {"rope_scaling": {"rope_type": "yarn", "factor": 2.0,
+                                                        "original_max_position_embeddings": 128}}},
+    # LongRoPE (Phi-3-style per-frequency factors) with the pre-training length inside the RoPE
+    # parameters; 256 is longer than any prompt plus generation of the suites, so the short
+    # factors apply throughout (no switch to the long ones mid-generation).
+    "longrope": {"arch_overrides": {"rope_scaling": {
+        "rope_type": "longrope", "original_max_position_embeddings": 256,
+        "short_factor": [round(1.0 + i / 32, 4) for i in range(32)],
+        "long_factor": [round(2.0 + i / 16, 4) for i in range(32)]}}},
 }
 #: The split pattern of the byte-level-normalizer variant (Llama 3's, applied to byte-mapped text).
 SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -178,6 +192,10 @@ UNSUPPORTED_FORMATS = {
                               "words in the vocabulary (ignore_merges)"},
     "bytelevel-normalizer": {"gguf": "GGUF names a fixed llama.cpp pre-tokenizer; a byte-level normalizer "
                                      "before a regex split has no GGUF spelling"},
+    "yarn": {"gguf": "to_gguf writes no RoPE scaling metadata"},
+    "yarn-factor": {"gguf": "to_gguf writes no RoPE scaling metadata"},
+    "longrope": {"gguf": "to_gguf writes no RoPE scaling metadata",
+                 "onnx": "the TorchScript ONNX exporter cannot trace LongRoPE's in-place frequency switch (aten::copy)"},
 }
 
 

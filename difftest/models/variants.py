@@ -40,11 +40,14 @@ def build_variant(root: Path, variant: str, progress: Callable[[str], None]) -> 
             for dtype in GGUF_DTYPES:
                 progress(f"tiny:{variant}: writing GGUF {dtype}")
                 write_gguf(tmp / "hf", tmp / f"tiny-{dtype}.gguf", dtype)
-        progress(f"tiny:{variant}: exporting ONNX with past key/values")
-        export_onnx(tmp / "hf", tmp / "onnx")
+        if "onnx" not in skip:
+            progress(f"tiny:{variant}: exporting ONNX with past key/values")
+            export_onnx(tmp / "hf", tmp / "onnx")
 
     build_once(target, build)
-    files = {"hf": str(target / "hf"), "onnx": str(target / "onnx")}
+    files = {"hf": str(target / "hf")}
+    if "onnx" not in skip:
+        files["onnx"] = str(target / "onnx")
     if "gguf" not in skip:
         files.update({f"gguf-{d}": str(target / f"tiny-{d}.gguf") for d in GGUF_DTYPES})
     cfg = json.loads((target / "hf" / "config.json").read_text())
