@@ -17,6 +17,8 @@ class OracleInfo:
 _ALL = (
     OracleInfo("tokenization.ids", "tokenization", "same text -> same token ids as the reference engine",
                "input-processor"),
+    OracleInfo("tokenization.offsets", "tokenization",
+               "same text -> same ids -> same character span per token as the reference engine", "input-processor"),
     OracleInfo("tokenization.round_trip", "tokenization", "decode(encode(text)) == text (or the reference's decode)",
                "output-processor", "character"),
     OracleInfo("tokenization.decode", "tokenization", "same ids -> same text as the reference engine",

@@ -99,6 +99,10 @@ def tokenization_checks(d: RunData) -> Iterator[Outcome]:
                              ref_ids, ids)
                 yield _check("tokenization.decode", pair, text, lambda e, a, r=ref_ids: tokenization.decode_match(r, e, a),
                              ref.get(("dec", i)), s.get(("dec", i)))
+                if isinstance(ids, list) and ids == ref_ids and "offsets" in s.capabilities & ref.capabilities:
+                    yield _check("tokenization.offsets", pair, text,
+                                 lambda e, a, t=text, x=ids: tokenization.offsets_match(t, x, e, a),
+                                 ref.get(("off", i)), s.get(("off", i)))
             ref_rt = ref.get(("rt", i)) if s is not ref else peer_round_trip(d, i)
             yield _check("tokenization.round_trip", (s,), text,
                          lambda own, dec, r=ref_ids, rr=ref_rt, t=text: tokenization.round_trip(

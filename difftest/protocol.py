@@ -15,6 +15,7 @@ CAPABILITIES = frozenset({
     "tokenize",            # text -> ids, with/without special tokens, special-token parsing on/off
     "detokenize",          # ids -> text
     "stream_detokenize",   # ids -> text chunks, the way the engine's own server streams them
+    "offsets",             # text -> each token's character span (token_offsets)
     "prompt_logprobs",     # per-position log-probabilities for a prompt (full or top-k)
     "generate",            # greedy generation with per-step top-k logprobs
     "batch_generate",      # several prompts in one batch
@@ -189,6 +190,8 @@ class Engine(Protocol):
     def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
                        seeds: list[int | str | None] | None = None) -> list[Generation]: ...
     def detokenize_batch(self, batch: list[list[int]]) -> list[str]: ...
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]: ...
+    def token_offsets_batch(self, texts: list[str], add_special: bool = False) -> list[list[list[int]]]: ...
     def stream_detokenize_batch(self, batch: list[list[int]]) -> list[list[str]]: ...
     def reset_prefix_cache(self) -> bool: ...
     def sample_next(self, ids: list[int], n: int, settings: dict[str, Any], seed: int) -> list[int]: ...
@@ -235,6 +238,14 @@ class EngineDefaults:
     def stream_detokenize_batch(self, batch: list[list[int]]) -> list[list[str]]:
         return [self.stream_detokenize(ids) for ids in batch]
 
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        """``[start, end)`` character span of each token :meth:`tokenize` gives ``text`` (special
+        tokens split as text, as ``tokenize`` does by default)."""
+        raise Unsupported(f"{self.name} does not report token offsets")
+
+    def token_offsets_batch(self, texts: list[str], add_special: bool = False) -> list[list[list[int]]]:
+        return [self.token_offsets(t, add_special) for t in texts]
+
     def generate_batch(self, batch: list[list[int]], max_new_tokens: int, top_k: int = 10,
                        seeds: list[int | str | None] | None = None) -> list[Generation]:
         raise Unsupported(f"{self.name} does not batch generation")
@@ -265,7 +276,8 @@ class Batched:
 #: ``single(items[i], ...)``.
 BATCHED = {"tokenize_batch": Batched("tokenize", "text", "texts"),
            "detokenize_batch": Batched("detokenize", "ids", "batch"),
-           "stream_detokenize_batch": Batched("stream_detokenize", "ids", "batch")}
+           "stream_detokenize_batch": Batched("stream_detokenize", "ids", "batch"),
+           "token_offsets_batch": Batched("token_offsets", "text", "texts")}
 
 
 def single_method(method: str) -> str:

@@ -227,6 +227,8 @@ class Runner:
                 else:
                     own.append(i)
         record_each(s, [("rt", i) for i in own], "detokenize", [s.get(("tok", i)) for i in own])
+        if "offsets" in s.capabilities and "offsets" in ref.capabilities:
+            record_each(s, [("off", i) for i in range(len(strings))], "token_offsets", [t for _, t in strings])
         special = [ids for _, ids in special_cases]
         for key, method in (("sdec", "detokenize"), ("sstream", "stream_detokenize")):
             record_each(s, [(key, n) for n in range(len(special))], method, special)

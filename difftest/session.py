@@ -22,7 +22,8 @@ from enginebugs.difftest.worker import EngineError, WorkerCrashed, WorkerTimeout
 #: The capability each engine method needs.
 #: (A batch method needs what its single method needs: see protocol.single_method.)
 CAPABILITY_OF = {"tokenize": "tokenize", "detokenize": "detokenize",
-                 "stream_detokenize": "stream_detokenize", "prompt_logprobs": "prompt_logprobs",
+                 "stream_detokenize": "stream_detokenize", "token_offsets": "offsets",
+                 "prompt_logprobs": "prompt_logprobs",
                  "generate": "generate", "generate_batch": "batch_generate", "reset_prefix_cache": "prefix_reuse",
                  "sample_next": "sampling"}
 STDERR_TAIL = 2000

@@ -47,6 +47,7 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
     "tokenize": list,
     "detokenize": str,
     "stream_detokenize": list,
+    "token_offsets": lambda spans: [list(span) for span in spans],
     "prompt_logprobs": PromptScores.from_dict,
     "generate": Generation.from_dict,
     "generate_batch": _each(Generation.from_dict),
@@ -60,7 +61,8 @@ DECODERS.update({name: _each(DECODERS[spec.single]) for name, spec in BATCHED.it
 
 #: Argument names of each method, for positional calls on a client (``client.tokenize("hi")``).
 POSITIONAL = {"tokenize": ("text", "add_special", "parse_special"), "detokenize": ("ids",),
-              "stream_detokenize": ("ids",), "prompt_logprobs": ("ids", "top_k", "full"),
+              "stream_detokenize": ("ids",), "token_offsets": ("text", "add_special"),
+              "prompt_logprobs": ("ids", "top_k", "full"),
               "generate": ("ids", "max_new_tokens", "top_k", "seed"),
               "generate_batch": ("batch", "max_new_tokens", "top_k"), "reset_prefix_cache": (),
               "sample_next": ("ids", "n", "settings", "seed")}

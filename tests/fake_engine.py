@@ -85,6 +85,20 @@ class FakeTokenizer:
                     break
         return out
 
+    def offsets(self, text: str) -> list[list[int]]:
+        """``[start, end)`` character span of each token ``encode(text, False)`` gives (a byte piece
+        inside a multi-byte character spans that character)."""
+        spans = []
+        for m in WORD.finditer(text):
+            word = m.group(0)
+            char_of = [c for c, ch in enumerate(word) for _ in ch.encode("utf-8")]
+            at = 0
+            for token in self._encode_word(word.encode("utf-8")):
+                n = len(self.pieces[token])
+                spans.append([m.start() + char_of[at], m.start() + char_of[at + n - 1] + 1])
+                at += n
+        return spans
+
     def token_bytes(self, token: int) -> bytes:
         return self.pieces[token] if token < len(self.pieces) else b""
 
@@ -222,6 +236,9 @@ class FakeEngine:
     # -- tokenizer -----------------------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
         return self.tok.encode(text, add_special, parse_special)
+
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        return ([[0, 0]] if add_special else []) + self.tok.offsets(text)
 
     def detokenize(self, ids: list[int]) -> str:
         return self.tok.decode(ids)

@@ -177,3 +177,22 @@ def test_sampling_oracle_reports_samples_and_evidence(runs):
     assert clean and all(o["status"] == "pass" for o in clean)
     seeded = [o for o in runs["logit_noise"].oracles if o["oracle"] == "sampling.seeded" and o["status"] == "pass"]
     assert seeded  # the fake engine's sample_next takes a seed: same seed twice, same draws
+
+
+def test_whole_word_span_eraser_is_flagged_by_the_offsets_oracle_and_a_clean_pair_is_not():
+    """Negative control of tokenization.offsets: the same ids with emptied word spans are a
+    finding naming the faulty configuration; two clean fake engines agree on every span."""
+    from tests.fake_engine import run_fake
+
+    text = "the cache holds ünïcode"
+    spans, ids = FakeEngine().token_offsets(text), FakeEngine().tokenize(text, False)
+    assert len(spans) == len(ids) and "".join(text[s:e] for s, e in dict.fromkeys(map(tuple, spans))) == text
+    faulty = run_fake(["fake:f32", "whole_word_span_eraser:f32:wraps=fake"])
+    flagged = [f for f in faulty.findings if f.oracle == "tokenization.offsets"]
+    assert flagged and all(f.configs[-1] == "whole_word_span_eraser:f32[wraps=fake]" for f in flagged)
+    assert all(f.root_cause == "incorrect-tokenization" for f in flagged)
+    assert not {f.oracle for f in faulty.findings} - {"tokenization.offsets"}  # ids, decodes: unchanged
+    clean = run_fake(["fake:f32", "logit_noise:f32:wraps=fake"])  # another engine, the same tokenizer
+    assert not [f for f in clean.findings if f.oracle == "tokenization.offsets"]
+    checked = [g for g in clean.oracles if g["oracle"] == "tokenization.offsets"]
+    assert checked and sum(g["passed"] for g in checked) > 10 and not any(g["failed"] for g in checked)

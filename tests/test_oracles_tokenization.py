@@ -127,3 +127,15 @@ def test_reference_round_trip_is_exempt_only_where_another_build_loses_the_same_
     for peers in ((correct,), (other_ids,), ()):
         verdict = round_trip(text, ids, lossy, reference_decoded=peer_round_trip(data(*peers), 0))
         assert not verdict.ok and verdict.root_cause == "incorrect-detokenization"
+
+
+def test_offsets_match_names_the_first_token_whose_span_differs():
+    from enginebugs.difftest.oracles.tokenization import offsets_match
+
+    text = "the median"
+    good, bad = [[0, 3], [3, 10]], [[0, 0], [3, 3]]
+    assert offsets_match(text, [5, 9], good, [(0, 3), (3, 10)]).ok  # tuples or lists alike
+    v = offsets_match(text, [5, 9], good, bad)
+    assert not v.ok and v.root_cause == "incorrect-tokenization" and v.divergence["index"] == 0
+    assert "token 0 (id 5)" in v.message and "'the'" in v.message and "(0, 0) ''" in v.message
+    assert not offsets_match(text, [5, 9], good, good[:1]).ok  # a missing span counts

@@ -24,7 +24,7 @@ OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic
 
 class OnnxRuntimeEngine(EngineBase):
     name = "onnxruntime"
-    capabilities = frozenset({"tokenize", "detokenize", "prompt_logprobs", "generate", "batch_generate",
+    capabilities = frozenset({"tokenize", "detokenize", "offsets", "prompt_logprobs", "generate", "batch_generate",
                               "kv_cache_toggle", "chunked_prefill", "threads"})
     packages = ("onnxruntime", "onnx", "tokenizers", "numpy")
     package = "onnxruntime"
@@ -77,6 +77,13 @@ class OnnxRuntimeEngine(EngineBase):
         """``tokenizers``' ``encode_batch`` (one call into Rust for every text)."""
         self.tok.encode_special_tokens = not parse_special
         return [list(e.ids) for e in self.tok.encode_batch(list(texts), add_special_tokens=add_special)]
+
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        return self.token_offsets_batch([text], add_special)[0]
+
+    def token_offsets_batch(self, texts: list[str], add_special: bool = False) -> list[list[list[int]]]:
+        self.tok.encode_special_tokens = True
+        return [[list(span) for span in e.offsets] for e in self.tok.encode_batch(list(texts), add_special_tokens=add_special)]
 
     def detokenize(self, ids: list[int]) -> str:
         return self.tok.decode([int(t) for t in ids], skip_special_tokens=False)

@@ -60,7 +60,7 @@ def _unpanic(call, *args: Any) -> Any:
 
 class TokenizersEngine(EngineBase):
     name = "tokenizers"
-    capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize"})
+    capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "offsets"})
     packages = ("tokenizers",)
     package = "tokenizers"
     supported = {"tokenizers": ">=0.15"}  # AddedToken/Metaspace prepend_scheme as 0.15 reads them
@@ -101,6 +101,15 @@ class TokenizersEngine(EngineBase):
                        parse_special: bool = False) -> list[list[int]]:
         self._special_split(parse_special)
         return [list(e.ids) for e in _unpanic(self.tok.encode_batch, list(texts), False, add_special)]
+
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        self._special_split(False)
+        return [list(span) for span in _unpanic(self.tok.encode, text, None, False, add_special).offsets]
+
+    def token_offsets_batch(self, texts: list[str], add_special: bool = False) -> list[list[list[int]]]:
+        self._special_split(False)
+        return [[list(span) for span in e.offsets] for e in _unpanic(self.tok.encode_batch, list(texts), False,
+                                                                       add_special)]
 
     def detokenize(self, ids: list[int]) -> str:
         return _unpanic(self.tok.decode, [int(i) for i in ids], False)

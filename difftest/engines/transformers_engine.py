@@ -21,7 +21,7 @@ DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 
 class TransformersEngine(EngineBase):
     name = "transformers"
-    capabilities = frozenset({"tokenize", "detokenize", "stream_detokenize", "prompt_logprobs", "generate",
+    capabilities = frozenset({"tokenize", "detokenize", "offsets", "stream_detokenize", "prompt_logprobs", "generate",
                               "batch_generate", "kv_cache_toggle", "threads", "sampling"})
     packages = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "numpy")
     option_defaults = {"use_cache": True, "threads": None, "attn_implementation": None}
@@ -45,6 +45,8 @@ class TransformersEngine(EngineBase):
         # Older transformers in the supported range: a config it can read, its dtype keyword.
         path = readable_hf_dir(self.model_file("hf"), transformers.__version__, self.artifacts.dir)
         self.tok = AutoTokenizer.from_pretrained(path)
+        if not getattr(self.tok, "is_fast", False):  # offsets come from the Rust tokenizer only
+            self.capabilities = self.capabilities - {"offsets"}
         kwargs: dict[str, Any] = {dtype_kwarg(transformers.__version__): getattr(torch, DTYPES[config.dtype])}
         if self.option("attn_implementation"):
             kwargs["attn_implementation"] = self.option("attn_implementation")
@@ -76,6 +78,17 @@ class TransformersEngine(EngineBase):
             return []
         out = self.tok(list(texts), add_special_tokens=add_special, split_special_tokens=not parse_special)
         return [list(ids) for ids in out["input_ids"]]
+
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        return self.token_offsets_batch([text], add_special)[0]
+
+    def token_offsets_batch(self, texts: list[str], add_special: bool = False) -> list[list[list[int]]]:
+        """The fast tokenizer's ``offset_mapping`` of what :meth:`tokenize` gives each text."""
+        if not texts:
+            return []
+        out = self.tok(list(texts), add_special_tokens=add_special, split_special_tokens=True,
+                       return_offsets_mapping=True)
+        return [[list(span) for span in spans] for spans in out["offset_mapping"]]
 
     def detokenize(self, ids: list[int]) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=False)

@@ -6,6 +6,7 @@ Each wrapper delegates to an inner engine and corrupts one behaviour the way rea
 plugin factory              what it breaks                                        oracle that must fire
 ==========================  ====================================================  =========================
 ``leading_space_dropper``   tokenize() drops one leading space                     tokenization.ids
+``whole_word_span_eraser``  token_offsets() gives whole-word tokens an empty span  tokenization.offsets
 ``utf8_stream_splitter``    stream_detokenize() decodes token by token (splits     tokenization.streaming
                             multi-byte UTF-8 into U+FFFD)
 ``special_space_mangler``   decode/stream drop the space after a special token     tokenization.decode
@@ -44,16 +45,18 @@ from enginebugs.difftest.faults.precision import LogitNoise, PathNoise
 from enginebugs.difftest.faults.process import AbortOnGenerate, HangOnGenerate
 from enginebugs.difftest.faults.sampling import SeedDrift, TopPBeforeTemperature
 from enginebugs.difftest.faults.tokenizer import (GeneratedTextMangler, LeadingSpaceDropper, SpecialSpaceMangler,
-                                                  Utf8StreamSplitter)
+                                                  Utf8StreamSplitter, WholeWordSpanEraser)
 
 #: Every planted fault by plugin name. ``--engine-plugin enginebugs.difftest.faults:NAME`` calls
 #: ``NAME()``: each name below is its class (an unwrapped instance that creates its inner engine at load).
-FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, Utf8StreamSplitter, SpecialSpaceMangler, GeneratedTextMangler,
+FAULTS = {cls.name: cls for cls in (LeadingSpaceDropper, WholeWordSpanEraser, Utf8StreamSplitter, SpecialSpaceMangler,
+                                    GeneratedTextMangler,
                                     StalePrefixCache, LengthKeyedPrefixCache, ErrorAfterPrefixHit, BatchCrosstalk,
                                     RowPermuter, EarlyStop, LogitNoise, PathNoise, SeedDrift, TopPBeforeTemperature, AbortOnGenerate,
                                     HangOnGenerate)}
 
 leading_space_dropper = LeadingSpaceDropper
+whole_word_span_eraser = WholeWordSpanEraser
 utf8_stream_splitter = Utf8StreamSplitter
 special_space_mangler = SpecialSpaceMangler
 generated_text_mangler = GeneratedTextMangler

@@ -71,6 +71,13 @@ class FaultyEngine:
     def stream_detokenize(self, ids: list[int]) -> list[str]:
         return self.inner.stream_detokenize(ids)
 
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        """The inner engine's spans, unless this fault overrides :meth:`tokenize` (they would not
+        be the spans of the ids it returns)."""
+        if type(self).tokenize is not FaultyEngine.tokenize:
+            raise Unsupported(f"{type(self).__name__} changes the ids; the wrapped engine's spans are not theirs")
+        return self.inner.token_offsets(text, add_special)
+
     def prompt_logprobs(self, ids: list[int], top_k: int = 10, full: bool = False) -> PromptScores:
         return self.inner.prompt_logprobs(ids, top_k, full)
 

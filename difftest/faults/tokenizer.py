@@ -16,6 +16,18 @@ class LeadingSpaceDropper(FaultyEngine):
         return self.inner.tokenize(text[1:] if text.startswith(" ") else text, add_special, parse_special)
 
 
+class WholeWordSpanEraser(FaultyEngine):
+    """Reports an empty span at the token's start for every token that covers a whole word of
+    three or more characters (the ids stay right): what tokenizers 0.20.0 did for words its
+    ``ignore_merges`` path found whole in the vocabulary."""
+
+    name = "whole_word_span_eraser"
+
+    def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
+        spans = self.inner.token_offsets(text, add_special)
+        return [[s, s] if len(text[s:e].lstrip()) >= 3 and text[s:e].lstrip().isalpha() else [s, e] for s, e in spans]
+
+
 class Utf8StreamSplitter(FaultyEngine):
     """Streams by decoding each token on its own, so multi-byte characters split across tokens
     come out as U+FFFD pieces (the classic streaming detokenizer bug)."""

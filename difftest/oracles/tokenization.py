@@ -16,6 +16,22 @@ def token_ids_match(text: str, expected: list[int], actual: list[int]) -> Verdic
                    {"expected_tokens": len(expected), "actual_tokens": len(actual)})
 
 
+def offsets_match(text: str, ids: list[int], expected: list[list[int]], actual: list[list[int]]) -> Verdict:
+    """The same token ids of the same text must cover the same character spans (what
+    highlighting, token-to-text alignment and span-based NER read) as the reference's."""
+    spans = lambda o: [tuple(int(x) for x in pair) for pair in o]  # noqa: E731
+    want, got = spans(expected), spans(actual)
+    div = divergence(want, got)
+    if div is None:
+        return Verdict.passed(tokens=len(want))
+    i = div["index"]
+    piece = lambda span: repr(text[span[0]:span[1]]) if span is not None else "none"  # noqa: E731
+    w, g = (want[i] if i < len(want) else None), (got[i] if i < len(got) else None)
+    return Verdict(False, f"character spans differ for {text!r} at token {i} (id {ids[i] if i < len(ids) else '?'}): "
+                   f"{g} {piece(g)} vs the reference's {w} {piece(w)}", "incorrect-tokenization", div,
+                   {"tokens": len(want)})
+
+
 def _text_root_cause(expected: str, actual: str) -> str:
     return ("incorrect-character-encoding" if actual.count(REPLACEMENT) != expected.count(REPLACEMENT)
             else "incorrect-detokenization")
