@@ -149,33 +149,23 @@ def run_case(case: Case, progress: Callable[[str], None] | None = None) -> CaseR
         out.detected = bool(right)
         out.root_cause_ok = any(f.root_cause == case.root_cause for f in right)
         configs, control = _pair(case, case.fixed, case.control, say)
-        out.control_findings, out.control_shared = version_differences(
-            control.findings, [c.label for c in configs], reference=configs[1].label)
+        out.control_findings, out.control_shared = version_differences(control.findings, [c.label for c in configs])
     except Exception as exc:  # an environment that cannot be built, a model that cannot load
         out.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
     out.time_s = round(time.perf_counter() - t0, 1)
     return out
 
 
-#: Oracles that excuse a candidate whose output equals the reference's (round trip: a candidate
-#: decoding to the reference's text passes), so a failure both releases share shows on the
-#: reference alone. Such a finding is shared when none of the listed oracles separates the pair:
-#: same ids and same decodes for every string mean the candidate decodes to the very same text.
-REFERENCE_RELATIVE = {"tokenization.round_trip": ("tokenization.ids", "tokenization.decode")}
-
-
-def version_differences(findings: list, labels: list[str], reference: str | None = None) -> tuple[list[str], list[str]]:
+def version_differences(findings: list, labels: list[str]) -> tuple[list[str], list[str]]:
     """(oracles of findings that separate the two versions, oracles both versions share). A pair
     finding separates them; so does a single-configuration finding only one version has. One both
     have (a config whose clean-up makes decoding lossy fails round trips on every release) is
-    reported as shared: it is not a difference between the releases; so is one on ``reference``
-    alone from a :data:`REFERENCE_RELATIVE` oracle when the pair tokenizes and decodes alike."""
-    oracles = {f.oracle for f in findings}
+    reported as shared: it is not a difference between the releases. (A lossy round trip both
+    releases share used to show on the reference alone; the round-trip oracle itself now excuses
+    the reference where a peer build decodes alike: ``checks.peer_round_trip``.)"""
     differ, shared = set(), set()
     for f in findings:
-        relative = (len(f.configs) == 1 and f.configs[0] == reference and f.oracle in REFERENCE_RELATIVE
-                    and not oracles & set(REFERENCE_RELATIVE[f.oracle]))
-        (differ if not relative and separates(f, findings, labels) else shared).add(f.oracle)
+        (differ if separates(f, findings, labels) else shared).add(f.oracle)
     return sorted(differ), sorted(shared)
 
 

@@ -77,17 +77,7 @@ def test_control_separates_version_differences_from_findings_both_releases_share
     assert version_differences(one_side, [a, b]) == (["cache.kv_recompute"], [])
     pair = [F(oracle="tokenization.decode", configs=[b, a])]
     assert version_differences(pair, [a, b]) == (["tokenization.decode"], [])
-    # round trip on the reference (b) alone: the candidate passes by decoding to the reference's text
-    on_reference = [F(oracle="tokenization.round_trip", configs=[b])]
-    assert version_differences(on_reference, [a, b], reference=b) == ([], ["tokenization.round_trip"])
-    assert version_differences(on_reference, [a, b]) == (["tokenization.round_trip"], [])  # reference unknown
-    # ... unless the pair's ids or decodes differ: then the candidate may round-trip where the reference fails
-    decodes_differ = on_reference + [F(oracle="tokenization.decode", configs=[b, a])]
-    assert version_differences(decodes_differ, [a, b], reference=b) == (
-        ["tokenization.decode", "tokenization.round_trip"], [])
-    # a round trip failing on the candidate alone is a difference either way
-    assert version_differences([F(oracle="tokenization.round_trip", configs=[a])], [a, b], reference=b) == (
-        ["tokenization.round_trip"], [])
+
 
 
 def test_a_finding_both_versions_share_is_no_detection():
