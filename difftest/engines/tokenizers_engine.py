@@ -103,8 +103,7 @@ class TokenizersEngine(EngineBase):
         return [list(e.ids) for e in _unpanic(self.tok.encode_batch, list(texts), False, add_special)]
 
     def token_offsets(self, text: str, add_special: bool = False) -> list[list[int]]:
-        self._special_split(False)
-        return [list(span) for span in _unpanic(self.tok.encode, text, None, False, add_special).offsets]
+        return self.token_offsets_batch([text], add_special)[0]
 
     def token_offsets_batch(self, texts: list[str], add_special: bool = False) -> list[list[list[int]]]:
         self._special_split(False)
