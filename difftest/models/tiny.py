@@ -136,6 +136,8 @@ def save_checkpoint(model: Any, state: dict[str, np.ndarray], tok: Any, out_dir:
 CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'assistant' %}{{ 'assistant: ' }}{% generation %}"
                  "{{ m['content'] + eos_token }}{% endgeneration %}{% else %}{{ m['role'] + ': ' + m['content'] + '\\n' }}"
                  "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+#: Added (non-special) tokens of the added-token variants: markup-like, non-ASCII, a literal "▁".
+ADDED_TOKENS = ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"]
 #: ``tiny:<variant>``: what each variant changes from the default recipe (same corpus, same seed).
 #: ``tokenizer``: byte-level (GPT-2 style BPE, the default) or metaspace (SentencePiece-style:
 #: ``▁`` for spaces, byte fallback); ``tokenizer_class``: what tokenizer_config.json declares;
@@ -145,14 +147,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "llama": {},
     "llamafast": {"tokenizer_class": "LlamaTokenizerFast"},
     "metaspace": {"tokenizer": "metaspace", "tokenizer_class": "LlamaTokenizerFast"},
-    "added-tokens": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "normalizer": "nfkc"},
+    "added-tokens": {"added": ADDED_TOKENS, "normalizer": "nfkc"},
     "gemma3-sw": {"arch": "gemma3", "sliding_window": 48},
     "gqa": {"arch_overrides": {"num_attention_heads": 4, "num_key_value_heads": 2}},
     # A config that asks decode to clean up spaces before punctuation (GPT-2/BERT-era configs do).
     "cleanup": {"clean_up_tokenization_spaces": True},
     # SentencePiece-style (Metaspace, prepend_scheme "first") with added tokens (not special, so
     # text holding them splits there): where a piece of text right after one gets its "▁" matters.
-    "metaspace-added": {"tokenizer": "metaspace", "added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"]},
+    "metaspace-added": {"tokenizer": "metaspace", "added": ADDED_TOKENS},
     # Whole words appended to the vocabulary without merges, with ignore_merges (as in Llama 3's
     # tiktoken-converted vocabulary): only a tokenizer that honours ignore_merges gives one token.
     "ignore-merges": {"whole_words": [" sliding", " latency", " window", " median", " slowest", " measured",
@@ -160,7 +162,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Byte-level mapping as a normalizer (tokenizers >= 0.20, Llama-3-style regex split after it)
     # and added non-ASCII tokens matched on the normalized text (AddedToken's default for
     # non-special tokens): how their content is decoded is a surface of its own.
-    "bytelevel-normalizer": {"added": ["<|sep|>", "«τέλος»", "<|开始|>", "▁marker", "ü»"], "added_normalized": True,
+    "bytelevel-normalizer": {"added": ADDED_TOKENS, "added_normalized": True,
                              "normalizer": "byte-level"},
     # A chat template that marks the assistant's span with {% generation %} ... {% endgeneration %}
     # (transformers' tag for training masks); the GGUF carries it as tokenizer.chat_template.
@@ -183,18 +185,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: The split pattern of the byte-level-normalizer variant (Llama 3's, applied to byte-mapped text).
 SPLIT_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+NO_GGUF_METASPACE = "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"
+NO_GGUF_ROPE_SCALING = "to_gguf writes no RoPE scaling metadata"
 #: Formats a variant cannot be written in, and why (the engines that need them skip it with this).
 UNSUPPORTED_FORMATS = {
-    "metaspace": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
+    "metaspace": {"gguf": NO_GGUF_METASPACE},
     "gemma3-sw": {"gguf": "to_gguf writes the Llama architecture only"},
-    "metaspace-added": {"gguf": "to_gguf writes GPT-2 byte-level BPE vocabularies only, not SentencePiece-style ones"},
+    "metaspace-added": {"gguf": NO_GGUF_METASPACE},
     "ignore-merges": {"gguf": "to_gguf writes a gpt2 pre-tokenizer, whose llama.cpp BPE does not skip merges for "
                               "words in the vocabulary (ignore_merges)"},
     "bytelevel-normalizer": {"gguf": "GGUF names a fixed llama.cpp pre-tokenizer; a byte-level normalizer "
                                      "before a regex split has no GGUF spelling"},
-    "yarn": {"gguf": "to_gguf writes no RoPE scaling metadata"},
-    "yarn-factor": {"gguf": "to_gguf writes no RoPE scaling metadata"},
-    "longrope": {"gguf": "to_gguf writes no RoPE scaling metadata",
+    "yarn": {"gguf": NO_GGUF_ROPE_SCALING},
+    "yarn-factor": {"gguf": NO_GGUF_ROPE_SCALING},
+    "longrope": {"gguf": NO_GGUF_ROPE_SCALING,
                  "onnx": "the TorchScript ONNX exporter cannot trace LongRoPE's in-place frequency switch (aten::copy)"},
 }
 
