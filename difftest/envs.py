@@ -138,6 +138,12 @@ def ensure(spec: EnvSpec, cache_dir: Path | str | None = None, progress: Progres
     return interpreter(target)
 
 
+def site_packages(python: Path) -> Path:
+    """The site-packages folder of the interpreter ``python``."""
+    return Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+
+
 def _pip(python: Path, *args: str) -> None:
     cmd = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check", "-q", *args]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -171,8 +177,7 @@ def _build(spec: EnvSpec, tmp: Path, cache_dir: Path | str | None, say: Progress
     constraints = tmp / "constraints.txt"
     constraints.write_text(TORCH_PIN + "\n" if spec.cpu_torch else "")
     if spec.flavour == "overlay":
-        site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   check=True, capture_output=True, text=True).stdout.strip())
+        site = site_packages(python)
         # addsitedir, not a bare path: the base's own .pth files (the project's editable finder,
         # a worktree's link to the main venv) must apply too; the base goes after the venv's own.
         (site / "_enginebugs_base.pth").write_text(
@@ -207,8 +212,7 @@ def _install_project(python: Path, env: Path, here: Path | None = None) -> None:
     holder = env / "enginebugs-project"
     holder.mkdir(exist_ok=True)
     (holder / here.name).symlink_to(here, target_is_directory=True)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = site_packages(python)
     # relative to the site folder, so the line survives build_once moving the env into place
     (site / "_enginebugs_project.pth").write_text(os.path.relpath(holder, site) + "\n")
 
